@@ -1,0 +1,293 @@
+//! Running a command inside a running container.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::container::LogOutput;
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Error, Result};
+
+/// A command to run in a container, with its environment, user, working
+/// directory, standard input and time limit. Arrays and vectors of strings turn
+/// into one.
+///
+/// ```
+/// use dockhand::Exec;
+/// let exec = Exec::new(["sh", "-c", "cat > /tmp/x"])
+///     .stdin(b"data".to_vec())
+///     .user("nobody")
+///     .env("MODE", "test")
+///     .workdir("/tmp")
+///     .timeout(std::time::Duration::from_secs(5));
+/// assert_eq!(exec.command(), ["sh", "-c", "cat > /tmp/x"]);
+/// let plain: Exec = ["echo", "hi"].into();
+/// assert_eq!(plain.command().len(), 2);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Exec {
+    cmd: Vec<String>,
+    env: Vec<String>,
+    user: Option<String>,
+    workdir: Option<String>,
+    stdin: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+    privileged: bool,
+}
+
+impl Exec {
+    /// A command, as program and arguments (no shell involved).
+    ///
+    /// ```
+    /// let e = dockhand::Exec::new(["ls", "/"]);
+    /// ```
+    pub fn new<I, S>(cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Exec {
+            cmd: cmd.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets an environment variable for the command.
+    ///
+    /// ```
+    /// let e = dockhand::Exec::new(["env"]).env("A", "1");
+    /// ```
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push(format!("{}={}", key.into(), value.into()));
+        self
+    }
+
+    /// Runs as this user (`name`, `uid` or `uid:gid`).
+    ///
+    /// ```
+    /// let e = dockhand::Exec::new(["id"]).user("nobody");
+    /// ```
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Runs in this directory.
+    ///
+    /// ```
+    /// let e = dockhand::Exec::new(["pwd"]).workdir("/tmp");
+    /// ```
+    pub fn workdir(mut self, dir: impl Into<String>) -> Self {
+        self.workdir = Some(dir.into());
+        self
+    }
+
+    /// Feeds these bytes to the command's standard input, then closes it.
+    ///
+    /// ```
+    /// let e = dockhand::Exec::new(["cat"]).stdin(b"hello".to_vec());
+    /// ```
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Fails with a timeout error when the command has not finished in time. The
+    /// command itself is not killed by the engine; the output read so far is lost.
+    ///
+    /// ```
+    /// let e = dockhand::Exec::new(["sleep", "9"]).timeout(std::time::Duration::from_secs(1));
+    /// ```
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Runs the command with extended privileges.
+    ///
+    /// ```
+    /// let e = dockhand::Exec::new(["ip", "link"]).privileged();
+    /// ```
+    pub fn privileged(mut self) -> Self {
+        self.privileged = true;
+        self
+    }
+
+    /// The program and its arguments.
+    ///
+    /// ```
+    /// assert_eq!(dockhand::Exec::new(["true"]).command(), ["true"]);
+    /// ```
+    pub fn command(&self) -> &[String] {
+        &self.cmd
+    }
+}
+
+impl<S: Into<String>, const N: usize> From<[S; N]> for Exec {
+    fn from(cmd: [S; N]) -> Self {
+        Exec::new(cmd)
+    }
+}
+
+impl<S: Into<String>> From<Vec<S>> for Exec {
+    fn from(cmd: Vec<S>) -> Self {
+        Exec::new(cmd)
+    }
+}
+
+impl<S: Into<String> + Clone> From<&[S]> for Exec {
+    fn from(cmd: &[S]) -> Self {
+        Exec::new(cmd.to_vec())
+    }
+}
+
+/// What a command in a container did: its exit code, and its standard output and
+/// standard error kept apart.
+///
+/// ```
+/// let out = dockhand::ExecOutput { exit_code: 0, stdout: b"hi\n".to_vec(), stderr: vec![] };
+/// assert!(out.success());
+/// assert_eq!(out.stdout_str(), "hi\n");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// The exit code (126/127 when the program could not be run).
+    pub exit_code: i64,
+    /// Standard output, raw.
+    pub stdout: Vec<u8>,
+    /// Standard error, raw.
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    /// Standard output as text (invalid UTF-8 replaced).
+    ///
+    /// ```
+    /// let out = dockhand::ExecOutput { exit_code: 0, stdout: b"x".to_vec(), stderr: vec![] };
+    /// assert_eq!(out.stdout_str(), "x");
+    /// ```
+    pub fn stdout_str(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.stdout)
+    }
+
+    /// Standard error as text (invalid UTF-8 replaced).
+    ///
+    /// ```
+    /// let out = dockhand::ExecOutput { exit_code: 1, stdout: vec![], stderr: b"no".to_vec() };
+    /// assert_eq!(out.stderr_str(), "no");
+    /// ```
+    pub fn stderr_str(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.stderr)
+    }
+
+    /// True when the exit code is 0.
+    ///
+    /// ```
+    /// let out = dockhand::ExecOutput { exit_code: 2, stdout: vec![], stderr: vec![] };
+    /// assert!(!out.success());
+    /// ```
+    pub fn success(&self) -> bool {
+        self.exit_code == 0
+    }
+}
+
+/// Runs `exec` in container `id`; `resource` names the container for errors.
+pub(crate) async fn run(docker: &Docker, id: &str, resource: &str, exec: Exec) -> Result<ExecOutput> {
+    if exec.cmd.is_empty() {
+        return Err(Error::invalid(
+            format!("exec in {resource}"),
+            "the command is empty; give at least the program to run",
+        ));
+    }
+    let what = format!("{:?} in {resource}", exec.cmd);
+    let work = run_unbounded(docker, id, &what, &exec);
+    match exec.timeout {
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: "exec",
+                resource: what.clone(),
+                after: limit,
+            })?,
+        None => work.await,
+    }
+}
+
+async fn run_unbounded(docker: &Docker, id: &str, what: &str, exec: &Exec) -> Result<ExecOutput> {
+    let created = docker
+        .create_exec(
+            id,
+            CreateExecOptions::<String> {
+                attach_stdin: Some(exec.stdin.is_some()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                env: (!exec.env.is_empty()).then(|| exec.env.clone()),
+                cmd: Some(exec.cmd.clone()),
+                user: exec.user.clone(),
+                working_dir: exec.workdir.clone(),
+                privileged: Some(exec.privileged),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| Error::engine("create exec", what, e))?;
+    let started = docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| Error::engine("start exec", what, e))?;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    if let StartExecResults::Attached { mut output, mut input } = started {
+        if let Some(bytes) = &exec.stdin {
+            input
+                .write_all(bytes)
+                .await
+                .map_err(|e| io_error("write stdin of exec", what, e))?;
+            input
+                .shutdown()
+                .await
+                .map_err(|e| io_error("close stdin of exec", what, e))?;
+        }
+        drop(input);
+        while let Some(frame) = output.next().await {
+            match frame.map_err(|e| Error::engine("read output of exec", what, e))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.extend_from_slice(&message)
+                }
+                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+    }
+    // The output can end a moment before the engine records the exit code.
+    let mut attempts = 0;
+    let exit_code = loop {
+        let inspected = docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| Error::engine("inspect exec", what, e))?;
+        match inspected.exit_code {
+            Some(code) if inspected.running != Some(true) => break code,
+            _ if attempts >= 200 => break -1,
+            _ => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    Ok(ExecOutput {
+        exit_code,
+        stdout,
+        stderr,
+    })
+}
+
+fn io_error(operation: &'static str, resource: &str, source: std::io::Error) -> Error {
+    Error::Io {
+        operation,
+        resource: resource.to_string(),
+        source,
+    }
+}

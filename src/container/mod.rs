@@ -1,0 +1,549 @@
+//! The `Container` guard: a running container that is removed when the guard drops.
+
+mod builder;
+mod config;
+pub(crate) mod exec;
+mod limits;
+mod logs;
+mod ports;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bollard::models::{ContainerInspectResponse, ContainerState};
+use bollard::query_parameters::{KillContainerOptions, RestartContainerOptions, StopContainerOptions};
+use bollard::Docker;
+use once_cell::sync::Lazy;
+
+pub use builder::ContainerBuilder;
+pub use config::{Healthcheck, RestartPolicy};
+pub use exec::{Exec, ExecOutput};
+pub use logs::{LogLine, LogSource, LogStream, Logs};
+pub use ports::{Port, Protocol};
+
+use crate::cleanup;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::wait::run::{wait, Target};
+use crate::wait::WaitFor;
+
+/// `DOCKHAND_KEEP=1` keeps every container for debugging instead of removing it.
+static KEEP_ALL: Lazy<bool> = Lazy::new(|| {
+    std::env::var("DOCKHAND_KEEP").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+});
+
+/// How long a drop during a panic waits for the container's last logs.
+const PANIC_LOG_WAIT: Duration = Duration::from_secs(3);
+
+/// A container that exists in the engine until this guard is dropped (or
+/// [`remove`](Container::remove)d, or [`keep`](Container::keep)-ed).
+///
+/// Dropping never blocks and never panics: the removal goes to a background
+/// worker and is finished before the process exits. Dropped during a panic, the
+/// guard first prints the container's last 50 log lines to stderr.
+///
+/// ```no_run
+/// use dockhand::{Container, WaitFor};
+///
+/// # async fn demo() -> dockhand::Result<()> {
+/// let web = Container::builder("fixtures/busybox:latest")
+///     .cmd(["sh", "-c", "echo ready; httpd -f -p 8080"])
+///     .expose(8080)
+///     .wait_for(WaitFor::log("ready"))
+///     .start()
+///     .await?;
+/// let addr = web.address(8080)?;          // 127.0.0.1:<random>
+/// let out = web.exec(["echo", "hi"]).await?;
+/// assert_eq!(out.exit_code, 0);
+/// assert_eq!(out.stdout_str(), "hi\n");
+/// # Ok(()) }
+/// ```
+pub struct Container {
+    engine: Engine,
+    id: String,
+    name: String,
+    image: String,
+    published: Vec<Port>,
+    ports: Mutex<HashMap<Port, u16>>,
+    armed: bool,
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("name", &self.name)
+            .field("id", &self.short_id())
+            .field("image", &self.image)
+            .finish()
+    }
+}
+
+impl Container {
+    /// Starts describing a container running `image`.
+    ///
+    /// ```
+    /// let builder = dockhand::Container::builder("fixtures/busybox:latest");
+    /// ```
+    pub fn builder(image: impl Into<String>) -> ContainerBuilder {
+        ContainerBuilder::new(image)
+    }
+
+    pub(crate) fn new(engine: Engine, id: String, name: String, image: String, published: Vec<Port>) -> Self {
+        Container {
+            engine,
+            id,
+            name,
+            image,
+            published,
+            ports: Mutex::new(HashMap::new()),
+            armed: true,
+        }
+    }
+
+    pub(crate) fn docker(&self) -> &Docker {
+        self.engine.docker()
+    }
+
+    /// The full container id.
+    ///
+    /// ```no_run
+    /// # fn demo(c: &dockhand::Container) { assert_eq!(c.id().len(), 64); }
+    /// ```
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+
+    /// The container's name.
+    ///
+    /// ```no_run
+    /// # fn demo(c: &dockhand::Container) { assert!(c.name().starts_with("dockhand-")); }
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The image it runs, as given to the builder.
+    ///
+    /// ```no_run
+    /// # fn demo(c: &dockhand::Container) { println!("{}", c.image()); }
+    /// ```
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// The engine it runs on.
+    ///
+    /// ```no_run
+    /// # fn demo(c: &dockhand::Container) { println!("{}", c.engine().version()); }
+    /// ```
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The host to connect to for published ports (127.0.0.1 for a local engine).
+    ///
+    /// ```no_run
+    /// # fn demo(c: &dockhand::Container) { assert_eq!(c.host(), "127.0.0.1"); }
+    /// ```
+    pub fn host(&self) -> &str {
+        self.engine.host()
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!("{} ({})", self.name, self.short_id())
+    }
+
+    /// The host port that container port `port` is published on.
+    ///
+    /// ```no_run
+    /// # fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let port = c.host_port(5432)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn host_port(&self, port: impl Into<Port>) -> Result<u16> {
+        let port = port.into();
+        let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        ports.get(&port).copied().ok_or_else(|| Error::PortNotExposed {
+            container: self.describe(),
+            port: port.to_string(),
+            published: self.published.iter().map(Port::to_string).collect(),
+        })
+    }
+
+    /// Host and host port of container port `port`, ready to connect to.
+    ///
+    /// ```no_run
+    /// # fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let addr = c.address(8080)?;
+    /// let stream = std::net::TcpStream::connect(addr);
+    /// # Ok(()) }
+    /// ```
+    pub fn address(&self, port: impl Into<Port>) -> Result<SocketAddr> {
+        let host_port = self.host_port(port)?;
+        (self.host(), host_port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| Error::Io {
+                operation: "resolve host of",
+                resource: self.describe(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} has no address", self.host())),
+            })
+    }
+
+    pub(crate) fn ports_snapshot(&self) -> HashMap<Port, u16> {
+        self.ports.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads the published ports (they change when the container restarts).
+    pub(crate) async fn refresh_ports(&self) -> Result<()> {
+        if self.published.is_empty() {
+            return Ok(());
+        }
+        let inspected = self.inspect().await?;
+        let fresh = ports::host_ports(inspected.network_settings.as_ref().and_then(|n| n.ports.as_ref()));
+        *self.ports.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// Runs a command in the container and collects its exit code and output.
+    /// Takes an array, a vector or an [`Exec`] with env, user, stdin or a timeout.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let out = c.exec(["sh", "-c", "echo out; echo err >&2; exit 3"]).await?;
+    /// assert_eq!(out.exit_code, 3);
+    /// assert_eq!(out.stdout_str(), "out\n");
+    /// assert_eq!(out.stderr_str(), "err\n");
+    /// let fed = c.exec(dockhand::Exec::new(["cat"]).stdin(b"hi".to_vec())).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn exec(&self, command: impl Into<Exec>) -> Result<ExecOutput> {
+        exec::run(self.docker(), &self.id, &self.describe(), command.into()).await
+    }
+
+    /// Everything the container has logged so far.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let logs = c.logs().await?;
+    /// assert!(logs.stdout().contains("ready"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn logs(&self) -> Result<Logs> {
+        LogStream::new(self.docker(), &self.id, self.describe(), false, "all")
+            .collect_all()
+            .await
+            .map(Logs::from_lines)
+    }
+
+    /// Follows the container's output, line by line, from its first line on.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let mut lines = c.log_stream();
+    /// let first = lines.next_line().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn log_stream(&self) -> LogStream {
+        LogStream::new(self.docker(), &self.id, self.describe(), true, "all")
+    }
+
+    pub(crate) async fn last_log_lines(&self, n: usize) -> Result<Vec<String>> {
+        let lines = LogStream::new(self.docker(), &self.id, self.describe(), false, &n.to_string())
+            .collect_all()
+            .await?;
+        Ok(lines.iter().map(LogLine::to_string).collect())
+    }
+
+    /// Waits for a condition on the running container, e.g. after a restart.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.restart().await?;
+    /// c.wait_until(dockhand::WaitFor::port(8080), std::time::Duration::from_secs(10)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_until(&self, condition: impl Into<WaitFor>, timeout: Duration) -> Result<()> {
+        let condition = condition.into();
+        let begun = tokio::time::Instant::now();
+        let ports = self.ports_snapshot();
+        let described = self.describe();
+        let target = Target {
+            docker: self.docker(),
+            id: &self.id,
+            resource: &described,
+            host: self.host(),
+            ports: &ports,
+        };
+        match wait(&target, &condition, begun + timeout).await {
+            Ok(()) => Ok(()),
+            Err(reason) => Err(self.not_ready(&condition, begun.elapsed(), reason).await),
+        }
+    }
+
+    /// The readiness error, with the state and last logs read while the container
+    /// still exists.
+    pub(crate) async fn not_ready(&self, condition: &WaitFor, elapsed: Duration, reason: crate::NotReadyReason) -> Error {
+        let state = match self.docker().inspect_container(&self.id, None).await {
+            Ok(inspected) => describe_state(inspected.state.as_ref()),
+            Err(err) => format!("unknown ({err})"),
+        };
+        let logs = self
+            .last_log_lines(builder::ERROR_LOG_LINES)
+            .await
+            .unwrap_or_else(|err| vec![format!("(logs unavailable: {err})")]);
+        Error::NotReady(Box::new(crate::error::NotReady {
+            container: self.describe(),
+            image: self.image.clone(),
+            condition: condition.to_string(),
+            elapsed,
+            reason,
+            state,
+            logs,
+        }))
+    }
+
+    /// The engine's full description of the container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let running = c.inspect().await?.state.and_then(|s| s.running);
+    /// # Ok(()) }
+    /// ```
+    pub async fn inspect(&self) -> Result<ContainerInspectResponse> {
+        self.docker()
+            .inspect_container(&self.id, None)
+            .await
+            .map_err(|e| Error::engine("inspect", self.describe(), e))
+    }
+
+    /// Stops the container (SIGTERM, then SIGKILL after the stop timeout). The
+    /// guard still removes it when dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.stop().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn stop(&self) -> Result<()> {
+        self.docker()
+            .stop_container(&self.id, None::<StopContainerOptions>)
+            .await
+            .map_err(|e| Error::engine("stop", self.describe(), e))
+    }
+
+    /// Starts a stopped container again and re-reads its host ports.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.stop().await?;
+    /// c.start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self) -> Result<()> {
+        self.docker()
+            .start_container(&self.id, None)
+            .await
+            .map_err(|e| Error::engine("start", self.describe(), e))?;
+        self.refresh_ports().await
+    }
+
+    /// Restarts the container and re-reads its host ports, which may have changed.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.restart().await?;
+    /// let new_port = c.host_port(8080)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn restart(&self) -> Result<()> {
+        self.docker()
+            .restart_container(&self.id, None::<RestartContainerOptions>)
+            .await
+            .map_err(|e| Error::engine("restart", self.describe(), e))?;
+        self.refresh_ports().await
+    }
+
+    /// Freezes every process in the container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.pause().await?;
+    /// c.unpause().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn pause(&self) -> Result<()> {
+        self.docker()
+            .pause_container(&self.id)
+            .await
+            .map_err(|e| Error::engine("pause", self.describe(), e))
+    }
+
+    /// Resumes a paused container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.unpause().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn unpause(&self) -> Result<()> {
+        self.docker()
+            .unpause_container(&self.id)
+            .await
+            .map_err(|e| Error::engine("unpause", self.describe(), e))
+    }
+
+    /// Sends a signal (`"SIGKILL"`, `"SIGHUP"`, `"9"`) to the container's main process.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.kill("SIGKILL").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn kill(&self, signal: &str) -> Result<()> {
+        let options = KillContainerOptions { signal: signal.to_string() };
+        self.docker()
+            .kill_container(&self.id, Some(options))
+            .await
+            .map_err(|e| Error::engine("kill", self.describe(), e))
+    }
+
+    /// Removes the container now and reports whether that worked; for a test that
+    /// must see it gone before going on.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: dockhand::Container) -> dockhand::Result<()> {
+    /// c.remove().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn remove(mut self) -> Result<()> {
+        self.armed = false;
+        cleanup::remove_container(self.docker(), &self.id)
+            .await
+            .map_err(|e| Error::engine("remove", self.describe(), e))
+    }
+
+    /// Disarms the guard: the container stays after the guard is gone. Returns its id.
+    ///
+    /// ```no_run
+    /// # fn demo(c: dockhand::Container) {
+    /// let id = c.keep();
+    /// println!("left running for inspection: {id}");
+    /// # }
+    /// ```
+    pub fn keep(mut self) -> String {
+        self.armed = false;
+        std::mem::take(&mut self.id)
+    }
+
+    /// Removes the container after a failed start, awaited so the caller sees it
+    /// gone, and returns the error that caused it.
+    pub(crate) async fn fail_removing(mut self, err: Error) -> Error {
+        self.armed = false;
+        if *KEEP_ALL {
+            eprintln!("dockhand: keeping failed container {} (DOCKHAND_KEEP is set)", self.describe());
+        } else if let Err(remove_err) = cleanup::remove_container(self.docker(), &self.id).await {
+            tracing::warn!(container = %self.describe(), %remove_err, "removing a container that failed to start failed");
+        }
+        err
+    }
+
+    fn print_last_logs_blocking(&self) {
+        let id = self.id.clone();
+        let fetched = cleanup::run_blocking(self.engine.endpoint(), PANIC_LOG_WAIT, move |docker| {
+            Box::pin(async move {
+                let stream = LogStream::new(&docker, &id, id.clone(), false, "50");
+                stream.collect_all().await
+            })
+        });
+        match fetched {
+            Some(Ok(lines)) => {
+                eprintln!("--- dockhand: last {} log lines of container {} ---", lines.len(), self.describe());
+                for line in lines {
+                    eprintln!("{line}");
+                }
+                eprintln!("--- end of logs of {} ---", self.describe());
+            }
+            Some(Err(err)) => eprintln!("dockhand: could not read logs of {}: {err}", self.describe()),
+            None => eprintln!("dockhand: logs of {} did not arrive within {PANIC_LOG_WAIT:?}", self.describe()),
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if std::thread::panicking() {
+            self.print_last_logs_blocking();
+        }
+        if *KEEP_ALL {
+            eprintln!("dockhand: keeping container {} (DOCKHAND_KEEP is set)", self.describe());
+            return;
+        }
+        cleanup::submit(self.engine.endpoint(), cleanup::remove_container_job(self.id.clone()));
+    }
+}
+
+/// `running`, `exited with code 1`, `OOM-killed (exit 137)`, ... for error texts.
+pub(crate) fn describe_state(state: Option<&ContainerState>) -> String {
+    let Some(state) = state else {
+        return "unknown".into();
+    };
+    let code = state.exit_code.unwrap_or(0);
+    if state.oom_killed == Some(true) {
+        return format!("OOM-killed (exit code {code})");
+    }
+    if state.running == Some(true) {
+        return if state.paused == Some(true) {
+            "paused".into()
+        } else {
+            "running".into()
+        };
+    }
+    let status = state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+    match status.as_str() {
+        "exited" | "dead" => {
+            let mut text = format!("{status} with code {code}");
+            if let Some(err) = state.error.as_deref().filter(|e| !e.is_empty()) {
+                text.push_str(&format!(" ({err})"));
+            }
+            text
+        }
+        _ => status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::ContainerStateStatusEnum;
+
+    #[test]
+    fn state_texts() {
+        let mut s = ContainerState {
+            status: Some(ContainerStateStatusEnum::EXITED),
+            running: Some(false),
+            exit_code: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(describe_state(Some(&s)), "exited with code 3");
+        s.oom_killed = Some(true);
+        s.exit_code = Some(137);
+        assert_eq!(describe_state(Some(&s)), "OOM-killed (exit code 137)");
+        let running = ContainerState {
+            running: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(describe_state(Some(&running)), "running");
+        assert_eq!(describe_state(None), "unknown");
+    }
+}

@@ -1,0 +1,352 @@
+//! The one error type of the crate.
+//!
+//! Every variant names the operation and the resource it failed on, so a failing
+//! test's output says what to look at without a debugger.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What dockhand calls return.
+///
+/// ```
+/// fn start() -> dockhand::Result<u16> {
+///     Ok(8080)
+/// }
+/// assert_eq!(start().unwrap(), 8080);
+/// ```
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in dockhand.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you care about and use the
+/// predicates ([`Error::is_not_found`], [`Error::is_timeout`]) for the rest.
+///
+/// ```
+/// use dockhand::Error;
+/// let err = Error::InvalidConfig {
+///     resource: "container for image ''".into(),
+///     reason: "the image name is empty".into(),
+/// };
+/// assert!(err.to_string().contains("image name is empty"));
+/// assert!(!err.is_not_found());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No engine answered on any of the places dockhand looked for one.
+    #[error("no container engine is reachable; tried: {}. {hint}", .tried.join("; "))]
+    EngineUnavailable {
+        /// Each endpoint tried, with why it failed.
+        tried: Vec<String>,
+        /// What the user can do about it.
+        hint: String,
+    },
+
+    /// The engine refused or failed a request.
+    #[error("{operation} {resource}: {source}")]
+    Engine {
+        /// What dockhand asked the engine to do (`create container`, `exec`, ...).
+        operation: &'static str,
+        /// The object it was about (`container dockhand-1a2b (busybox)`).
+        resource: String,
+        /// The engine client's error, with the HTTP status where there is one.
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// The image is neither present locally nor could it be pulled.
+    #[error("image {image} not found: it is not present in the engine and pulling it failed ({reason}). Build or load it first, or check the name and the registry")]
+    ImageNotFound {
+        /// The image reference as given.
+        image: String,
+        /// Why the pull failed.
+        reason: String,
+    },
+
+    /// A builder was given a value that cannot work; nothing was created.
+    #[error("invalid configuration for {resource}: {reason}")]
+    InvalidConfig {
+        /// What was being configured.
+        resource: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// A container port was asked for that the container does not publish.
+    #[error("container {container} does not publish port {port}; published: [{}]. Add .expose({port}) to the builder", .published.join(", "))]
+    PortNotExposed {
+        /// Container name.
+        container: String,
+        /// The port asked for, `8080/tcp`.
+        port: String,
+        /// The ports it does publish.
+        published: Vec<String>,
+    },
+
+    /// A container did not become ready: its wait timed out, it exited, or it
+    /// turned unhealthy. The details (state, last logs) are in [`NotReady`].
+    #[error("{0}")]
+    NotReady(Box<NotReady>),
+
+    /// An operation did not finish within its time limit.
+    #[error("{operation} {resource} did not finish within {after:?}")]
+    Timeout {
+        /// What was being done.
+        operation: &'static str,
+        /// On what.
+        resource: String,
+        /// The limit.
+        after: Duration,
+    },
+
+    /// An image build failed.
+    #[error("building image {image} failed at step {step:?}: {message}\n--- last build output ---\n{}", .output.join("\n"))]
+    BuildFailed {
+        /// The tag being built.
+        image: String,
+        /// The Dockerfile step that failed, when the engine said.
+        step: Option<String>,
+        /// The engine's error message.
+        message: String,
+        /// The last lines of build output.
+        output: Vec<String>,
+    },
+
+    /// Local I/O failed (reading a file for a build context, a socket for a wait).
+    #[error("{operation} {resource}: {source}")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// On what.
+        resource: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The details of a failed readiness wait.
+///
+/// ```
+/// use dockhand::{NotReady, NotReadyReason};
+/// let info = NotReady {
+///     container: "dockhand-1 (abc)".into(),
+///     image: "busybox".into(),
+///     condition: "port 80/tcp to accept connections".into(),
+///     elapsed: std::time::Duration::from_secs(5),
+///     reason: NotReadyReason::Exited { code: 1 },
+///     state: "exited with code 1".into(),
+///     logs: vec!["stderr: bind: address in use".into()],
+/// };
+/// assert!(info.to_string().contains("exited with code 1"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct NotReady {
+    /// Container name and short id.
+    pub container: String,
+    /// Image it runs.
+    pub image: String,
+    /// The wait condition that did not hold.
+    pub condition: String,
+    /// How long dockhand waited.
+    pub elapsed: Duration,
+    /// Why waiting stopped.
+    pub reason: NotReadyReason,
+    /// The container's state at that moment (`running`, `exited with code 1`, `OOM-killed`).
+    pub state: String,
+    /// Its last log lines (both streams, in order), captured before removal.
+    pub logs: Vec<String>,
+}
+
+impl fmt::Display for NotReady {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "container {} (image {}) not ready: waiting for {}: {} after {:.1}s; state: {}",
+            self.container,
+            self.image,
+            self.condition,
+            self.reason,
+            self.elapsed.as_secs_f64(),
+            self.state
+        )?;
+        if self.logs.is_empty() {
+            return f.write_str("\n--- no log output ---");
+        }
+        write!(f, "\n--- last {} log lines ---", self.logs.len())?;
+        for line in &self.logs {
+            write!(f, "\n{line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a container was not ready.
+///
+/// ```
+/// use dockhand::NotReadyReason;
+/// assert_eq!(NotReadyReason::Unhealthy.to_string(), "the container turned unhealthy");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotReadyReason {
+    /// The startup deadline passed.
+    TimedOut,
+    /// The container exited while dockhand waited.
+    Exited {
+        /// Its exit code.
+        code: i64,
+    },
+    /// An exit wait saw a different exit code than expected.
+    WrongExitCode {
+        /// The code expected.
+        expected: i64,
+        /// The code seen.
+        actual: i64,
+    },
+    /// The engine reported the healthcheck as failing.
+    Unhealthy,
+    /// A probe could not run at all (bad HTTP response, exec refused, ...).
+    ProbeFailed(String),
+}
+
+impl fmt::Display for NotReadyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut => f.write_str("timed out"),
+            Self::Exited { code } => write!(f, "the container exited with code {code}"),
+            Self::WrongExitCode { expected, actual } => {
+                write!(f, "the container exited with code {actual}, expected {expected}")
+            }
+            Self::Unhealthy => f.write_str("the container turned unhealthy"),
+            Self::ProbeFailed(why) => write!(f, "the probe failed: {why}"),
+        }
+    }
+}
+
+impl Error {
+    /// True when the object asked for does not exist (HTTP 404 from the engine,
+    /// a missing image).
+    ///
+    /// ```
+    /// let err = dockhand::Error::ImageNotFound { image: "nope:1".into(), reason: "no registry".into() };
+    /// assert!(err.is_not_found());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Error::ImageNotFound { .. } => true,
+            Error::Engine { source, .. } => status_of(source) == Some(404),
+            _ => false,
+        }
+    }
+
+    /// True when something did not happen in time (a readiness wait, an exec).
+    ///
+    /// ```
+    /// let err = dockhand::Error::Timeout {
+    ///     operation: "exec",
+    ///     resource: "container x".into(),
+    ///     after: std::time::Duration::from_secs(1),
+    /// };
+    /// assert!(err.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout { .. }
+        ) || matches!(self, Error::NotReady(info) if info.reason == NotReadyReason::TimedOut)
+    }
+
+    /// True when the engine could not be reached at all.
+    ///
+    /// ```
+    /// let err = dockhand::Error::EngineUnavailable { tried: vec![], hint: String::new() };
+    /// assert!(err.is_engine_unavailable());
+    /// ```
+    pub fn is_engine_unavailable(&self) -> bool {
+        matches!(self, Error::EngineUnavailable { .. })
+    }
+
+    pub(crate) fn engine(
+        operation: &'static str,
+        resource: impl Into<String>,
+        source: bollard::errors::Error,
+    ) -> Self {
+        Error::Engine {
+            operation,
+            resource: resource.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(resource: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            resource: resource.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The HTTP status of an engine error, when it came from the engine's answer.
+pub(crate) fn status_of(err: &bollard::errors::Error) -> Option<u16> {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(code: u16) -> bollard::errors::Error {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: code,
+            message: "No such container: x".into(),
+        }
+    }
+
+    #[test]
+    fn engine_error_names_operation_and_resource() {
+        let err = Error::engine("stop container", "container web-1", server_error(404));
+        let text = err.to_string();
+        assert!(text.starts_with("stop container container web-1:"), "{text}");
+        assert!(err.is_not_found());
+        assert!(!Error::engine("x", "y", server_error(500)).is_not_found());
+    }
+
+    #[test]
+    fn not_ready_shows_state_and_logs() {
+        let err = Error::NotReady(Box::new(NotReady {
+            container: "dockhand-ab12 (0123456789ab)".into(),
+            image: "busybox".into(),
+            condition: "log line containing \"ready\"".into(),
+            elapsed: Duration::from_millis(1500),
+            reason: NotReadyReason::TimedOut,
+            state: "running".into(),
+            logs: vec!["stdout: booting".into(), "stderr: oops".into()],
+        }));
+        let text = err.to_string();
+        assert!(text.contains("dockhand-ab12"), "{text}");
+        assert!(text.contains("image busybox"), "{text}");
+        assert!(text.contains("timed out after 1.5s"), "{text}");
+        assert!(text.contains("state: running"), "{text}");
+        assert!(text.contains("last 2 log lines"), "{text}");
+        assert!(text.ends_with("stderr: oops"), "{text}");
+        assert!(err.is_timeout());
+    }
+
+    #[test]
+    fn engine_unavailable_lists_every_endpoint() {
+        let err = Error::EngineUnavailable {
+            tried: vec![
+                "unix:///var/run/docker.sock (no such file)".into(),
+                "unix:///run/podman/podman.sock (no such file)".into(),
+            ],
+            hint: "Start the engine or set DOCKER_HOST.".into(),
+        };
+        let text = err.to_string();
+        assert!(text.contains("/var/run/docker.sock (no such file); unix:///run/podman"));
+        assert!(err.is_engine_unavailable());
+    }
+}

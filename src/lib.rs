@@ -1,0 +1,55 @@
+//! # dockhand
+//!
+//! Real services in containers for Rust integration tests. Start a database in a
+//! `#[tokio::test]`, reach it on a random host port of 127.0.0.1, exec into it,
+//! read its logs, and know that everything the test created is removed when the
+//! guard drops: under any tokio runtime flavour, outside a runtime, and during a
+//! panic (which also prints the container's last log lines).
+//!
+//! ```no_run
+//! use dockhand::{Container, WaitFor};
+//!
+//! # async fn demo() -> dockhand::Result<()> {
+//! let web = Container::builder("fixtures/busybox:latest")
+//!     .cmd(["sh", "-c", "echo ready; httpd -f -p 8080"])
+//!     .expose(8080)
+//!     .wait_for(WaitFor::log("ready"))
+//!     .wait_for(WaitFor::port(8080))
+//!     .start()
+//!     .await?;
+//! let addr = web.address(8080)?; // 127.0.0.1:<random>
+//! let out = web.exec(["echo", "hi"]).await?;
+//! assert_eq!(out.stdout_str(), "hi\n");
+//! # Ok(()) }                          // removed here, even on panic
+//! ```
+//!
+//! Readiness ([`WaitFor`]) is checked against the real service: a port wait is
+//! not fooled by Docker's port proxy, which accepts connections before the
+//! service listens. A failed start removes the container and returns
+//! [`Error::NotReady`] with its state and last 50 log lines.
+//!
+//! Every object carries `dockhand.*` labels naming the owning process, so leaked
+//! objects can be found and swept.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod archive;
+mod cleanup;
+mod container;
+mod engine;
+mod error;
+mod exit_hook;
+mod image;
+pub mod labels;
+mod wait;
+
+pub use cleanup::wait_for_cleanup;
+pub use container::{
+    Container, ContainerBuilder, Exec, ExecOutput, Healthcheck, LogLine, LogSource, LogStream, Logs, Port,
+    Protocol, RestartPolicy,
+};
+pub use engine::{Engine, EngineKind};
+pub use error::{Error, NotReady, NotReadyReason, Result};
+pub use image::BuildContext;
+pub use labels::session_id;
+pub use wait::{HttpWait, LogWait, WaitFor};

@@ -1,0 +1,89 @@
+//! The port probe: is the service inside really listening?
+//!
+//! Docker's userland proxy accepts a connection on the host port at once and only
+//! then dials the container; when nothing listens there it closes the client's
+//! connection within a millisecond. So a connection that is refused, reset or
+//! closed right away means "not yet", and one that stays open for a short window
+//! (or carries a greeting) means the proxy reached a listening service. Engines
+//! without a proxy (Podman, remote engines) refuse the connect itself.
+
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+/// How long an accepted connection must stay open to count. The proxy's close
+/// comes well under a millisecond here; 25 ms leaves a wide margin.
+const SETTLE: Duration = Duration::from_millis(25);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// True when a service answers behind `host:port`.
+pub(crate) async fn probe(host: &str, port: u16) -> bool {
+    let connect = TcpStream::connect((host, port));
+    let Ok(Ok(mut stream)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await else {
+        return false;
+    };
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(SETTLE, stream.read(&mut buf)).await {
+        // Still open and silent: the proxy's dial succeeded and the service waits
+        // for the client to speak.
+        Err(_) => true,
+        // A greeting (SSH, SMTP, MySQL...) comes from the service itself.
+        Ok(Ok(n)) => n > 0,
+        // Reset: nothing listens behind the proxy.
+        Ok(Err(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    #[tokio::test]
+    async fn silent_listener_is_ready_and_closer_is_not() {
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_port = silent.local_addr().unwrap().port();
+        let keep = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let (s, _) = silent.accept().await.unwrap();
+                held.push(s);
+            }
+        });
+        assert!(probe("127.0.0.1", silent_port).await);
+
+        // Behaves like the proxy with nothing behind it: accept, then close.
+        let closer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closer_port = closer.local_addr().unwrap().port();
+        let close = tokio::spawn(async move {
+            loop {
+                let (s, _) = closer.accept().await.unwrap();
+                drop(s);
+            }
+        });
+        assert!(!probe("127.0.0.1", closer_port).await);
+
+        let greeter = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let greeter_port = greeter.local_addr().unwrap().port();
+        let greet = tokio::spawn(async move {
+            let (mut s, _) = greeter.accept().await.unwrap();
+            s.write_all(b"220 hello\r\n").await.unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        });
+        assert!(probe("127.0.0.1", greeter_port).await);
+
+        keep.abort();
+        close.abort();
+        greet.abort();
+    }
+
+    #[tokio::test]
+    async fn refused_is_not_ready() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        assert!(!probe("127.0.0.1", port).await);
+    }
+}

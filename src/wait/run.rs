@@ -1,0 +1,303 @@
+//! Evaluating a [`WaitFor`] tree against a started container: one deadline, one
+//! log stream shared by every log condition, and a watch on the container that
+//! fails the wait at once when it exits.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bollard::models::HealthStatusEnum;
+use bollard::query_parameters::{EventsOptions, WaitContainerOptions};
+use bollard::Docker;
+use futures_util::future::{self, BoxFuture};
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::WaitFor;
+use crate::container::exec::{self, Exec};
+use crate::container::{LogLine, LogStream, Port};
+use crate::error::NotReadyReason;
+
+/// What a wait needs to know about its container.
+pub(crate) struct Target<'a> {
+    pub docker: &'a Docker,
+    pub id: &'a str,
+    /// The container as errors name it.
+    pub resource: &'a str,
+    pub host: &'a str,
+    pub ports: &'a HashMap<Port, u16>,
+}
+
+/// How long conditions still get to hold after the container exited: its last
+/// log lines may arrive just after the exit event.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// Waits until `condition` holds, the deadline passes, or the container exits.
+pub(crate) async fn wait(
+    target: &Target<'_>,
+    condition: &WaitFor,
+    deadline: Instant,
+) -> Result<(), NotReadyReason> {
+    let nodes = condition.walk();
+    let uses_logs = nodes.iter().any(|c| matches!(c, WaitFor::Log(_)));
+    let expects_exit = nodes.iter().any(|c| matches!(c, WaitFor::Exit(_)));
+    let feed = LogFeed::new();
+
+    let check = check(target, condition, &feed);
+    let pump = async {
+        if uses_logs {
+            feed.pump(target).await;
+        }
+        future::pending::<()>().await
+    };
+    let exited = async {
+        if expects_exit {
+            future::pending::<()>().await;
+        }
+        exit_code(target.docker, target.id).await
+    };
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(check, pump, exited, timer);
+
+    tokio::select! {
+        biased;
+        result = &mut check => result,
+        _ = &mut timer => Err(NotReadyReason::TimedOut),
+        code = &mut exited => {
+            let code = match code {
+                Ok(code) => code,
+                Err(why) => return Err(NotReadyReason::ProbeFailed(why)),
+            };
+            let grace = async {
+                tokio::select! {
+                    result = &mut check => result,
+                    _ = &mut pump => unreachable!("the log pump never completes"),
+                }
+            };
+            match tokio::time::timeout(EXIT_GRACE, grace).await {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(NotReadyReason::Exited { code }),
+            }
+        }
+        _ = &mut pump => unreachable!("the log pump never completes"),
+    }
+}
+
+fn check<'a>(
+    target: &'a Target<'a>,
+    condition: &'a WaitFor,
+    feed: &'a LogFeed,
+) -> BoxFuture<'a, Result<(), NotReadyReason>> {
+    match condition {
+        WaitFor::Log(log) => async move {
+            let matcher = log.matcher().map_err(NotReadyReason::ProbeFailed)?;
+            feed.wait_for(|line| matcher.matches(line), log.needed()).await;
+            Ok(())
+        }
+        .boxed(),
+        WaitFor::Port(port) => async move {
+            let host_port = host_port(target, port)?;
+            let mut pause = Backoff::new(10, 250);
+            while !super::port::probe(target.host, host_port).await {
+                pause.sleep().await;
+            }
+            Ok(())
+        }
+        .boxed(),
+        WaitFor::Http(http) => async move {
+            let host_port = host_port(target, &http.port)?;
+            let mut pause = Backoff::new(20, 500);
+            loop {
+                match http.attempt(target.host, host_port).await {
+                    Ok(()) => return Ok(()),
+                    Err(why) => tracing::trace!(container = target.resource, %why, "http wait: not yet"),
+                }
+                pause.sleep().await;
+            }
+        }
+        .boxed(),
+        WaitFor::Healthy => healthy(target).boxed(),
+        WaitFor::Exit(expected) => async move {
+            let code = exit_code(target.docker, target.id)
+                .await
+                .map_err(NotReadyReason::ProbeFailed)?;
+            match expected {
+                Some(want) if *want != code => Err(NotReadyReason::WrongExitCode {
+                    expected: *want,
+                    actual: code,
+                }),
+                _ => Ok(()),
+            }
+        }
+        .boxed(),
+        WaitFor::Command(cmd) => async move {
+            let mut pause = Backoff::new(50, 500);
+            loop {
+                match exec::run(target.docker, target.id, target.resource, Exec::new(cmd.clone())).await {
+                    Ok(out) if out.success() => return Ok(()),
+                    // The engine could not run the program at all: retrying will not help.
+                    Ok(out) if out.exit_code == 126 || out.exit_code == 127 => {
+                        return Err(NotReadyReason::ProbeFailed(format!(
+                            "command {cmd:?} cannot run in the container (exit {}): {}",
+                            out.exit_code,
+                            out.stderr_str().trim()
+                        )))
+                    }
+                    Ok(_) | Err(_) => pause.sleep().await,
+                }
+            }
+        }
+        .boxed(),
+        WaitFor::Duration(pause) => async move {
+            tokio::time::sleep(*pause).await;
+            Ok(())
+        }
+        .boxed(),
+        WaitFor::All(items) => async move {
+            future::try_join_all(items.iter().map(|c| check(target, c, feed))).await?;
+            Ok(())
+        }
+        .boxed(),
+        WaitFor::Any(items) if items.is_empty() => future::ok(()).boxed(),
+        WaitFor::Any(items) => async move {
+            future::select_ok(items.iter().map(|c| check(target, c, feed)))
+                .await
+                .map(|_| ())
+        }
+        .boxed(),
+    }
+}
+
+fn host_port(target: &Target<'_>, port: &Port) -> Result<u16, NotReadyReason> {
+    target.ports.get(port).copied().ok_or_else(|| {
+        NotReadyReason::ProbeFailed(format!("port {port} is not published; add .expose({})", port.number()))
+    })
+}
+
+/// The container's exit code once it is no longer running.
+pub(crate) async fn exit_code(docker: &Docker, id: &str) -> Result<i64, String> {
+    let options = WaitContainerOptions {
+        condition: "not-running".into(),
+    };
+    match docker.wait_container(id, Some(options)).next().await {
+        Some(Ok(answer)) => Ok(answer.status_code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(err)) => Err(format!("waiting for the container to exit failed: {err}")),
+        None => Err("the engine ended the wait without an exit code".into()),
+    }
+}
+
+async fn healthy(target: &Target<'_>) -> Result<(), NotReadyReason> {
+    let filters = HashMap::from([
+        ("container".to_string(), vec![target.id.to_string()]),
+        ("event".to_string(), vec!["health_status".to_string()]),
+    ]);
+    let mut events = target
+        .docker
+        .events(Some(EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .boxed();
+    loop {
+        let inspected = target
+            .docker
+            .inspect_container(target.id, None)
+            .await
+            .map_err(|e| NotReadyReason::ProbeFailed(format!("inspect failed: {e}")))?;
+        let state = inspected.state.unwrap_or_default();
+        match state.health.and_then(|h| h.status) {
+            None | Some(HealthStatusEnum::NONE) | Some(HealthStatusEnum::EMPTY) => {
+                return Err(NotReadyReason::ProbeFailed(
+                    "the container has no healthcheck; define one with .healthcheck(...) or wait for something else".into(),
+                ))
+            }
+            Some(HealthStatusEnum::HEALTHY) => return Ok(()),
+            Some(HealthStatusEnum::UNHEALTHY) => return Err(NotReadyReason::Unhealthy),
+            Some(HealthStatusEnum::STARTING) => {}
+        }
+        // An event says the status changed; the periodic look covers an event
+        // missed while the subscription was being set up.
+        tokio::select! {
+            event = events.next() => {
+                if event.is_none() {
+                    events = futures_util::stream::pending().boxed();
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Lines of the one followed log stream, shared by all log conditions.
+struct LogFeed {
+    lines: Mutex<Vec<LogLine>>,
+    seen: watch::Sender<usize>,
+}
+
+impl LogFeed {
+    fn new() -> Self {
+        LogFeed {
+            lines: Mutex::new(Vec::new()),
+            seen: watch::Sender::new(0),
+        }
+    }
+
+    async fn pump(&self, target: &Target<'_>) {
+        let mut stream = LogStream::new(
+            target.docker,
+            target.id,
+            target.resource.to_string(),
+            true,
+            "all",
+        );
+        while let Some(Ok(line)) = stream.next_line().await {
+            let count = {
+                let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                lines.push(line);
+                lines.len()
+            };
+            self.seen.send_replace(count);
+        }
+    }
+
+    async fn wait_for(&self, matches: impl Fn(&LogLine) -> bool, needed: usize) {
+        let mut changes = self.seen.subscribe();
+        let (mut cursor, mut found) = (0, 0);
+        loop {
+            {
+                let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                found += lines[cursor..].iter().filter(|l| matches(l)).count();
+                cursor = lines.len();
+            }
+            if found >= needed {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// Growing pauses between probes: quick at first, when a service is most likely
+/// to come up, then easing off.
+struct Backoff {
+    next_ms: u64,
+    max_ms: u64,
+}
+
+impl Backoff {
+    fn new(first_ms: u64, max_ms: u64) -> Self {
+        Backoff {
+            next_ms: first_ms,
+            max_ms,
+        }
+    }
+
+    async fn sleep(&mut self) {
+        tokio::time::sleep(Duration::from_millis(self.next_ms)).await;
+        self.next_ms = (self.next_ms * 3 / 2).min(self.max_ms);
+    }
+}
