@@ -6,9 +6,18 @@ use std::collections::BTreeMap;
 /// One entry of an archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Entry {
-    File { data: Vec<u8>, mode: u32, uid: u64, gid: u64 },
-    Dir { mode: u32 },
-    Symlink { target: String },
+    File {
+        data: Vec<u8>,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    },
+    Dir {
+        mode: u32,
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 /// Entries keyed by their path inside the archive (no leading `/`).
@@ -39,7 +48,12 @@ pub(crate) fn build(entries: &Entries) -> std::io::Result<Vec<u8>> {
         header.set_uid(0);
         header.set_gid(0);
         match entry {
-            Entry::File { data, mode, uid, gid } => {
+            Entry::File {
+                data,
+                mode,
+                uid,
+                gid,
+            } => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(*mode);
                 header.set_uid(*uid);
@@ -71,10 +85,31 @@ mod tests {
     #[test]
     fn same_entries_same_bytes_and_modes_kept() {
         let mut a = Entries::new();
-        a.insert("b/run.sh".into(), Entry::File { data: b"#!/bin/sh\n".to_vec(), mode: 0o755, uid: 0, gid: 0 });
-        a.insert("a.txt".into(), Entry::File { data: b"x".to_vec(), mode: 0o600, uid: 70, gid: 70 });
+        a.insert(
+            "b/run.sh".into(),
+            Entry::File {
+                data: b"#!/bin/sh\n".to_vec(),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            },
+        );
+        a.insert(
+            "a.txt".into(),
+            Entry::File {
+                data: b"x".to_vec(),
+                mode: 0o600,
+                uid: 70,
+                gid: 70,
+            },
+        );
         a.insert("tmp".into(), Entry::Dir { mode: 0o1777 });
-        a.insert("bin/sh".into(), Entry::Symlink { target: "busybox".into() });
+        a.insert(
+            "bin/sh".into(),
+            Entry::Symlink {
+                target: "busybox".into(),
+            },
+        );
         let first = build(&a).unwrap();
         assert_eq!(first, build(&a.clone()).unwrap());
 
@@ -85,7 +120,11 @@ mod tests {
             .map(|e| {
                 let e = e.unwrap();
                 let h = e.header();
-                (e.path().unwrap().display().to_string(), h.mode().unwrap(), h.uid().unwrap())
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                )
             })
             .collect();
         assert_eq!(

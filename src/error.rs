@@ -73,7 +73,7 @@ pub enum Error {
     },
 
     /// A container port was asked for that the container does not publish.
-    #[error("container {container} does not publish port {port}; published: [{}]. Add .expose({port}) to the builder", .published.join(", "))]
+    #[error("container {container} does not publish port {port}; published: [{}]. Add .expose({}) to the builder", .published.join(", "), .port.split('/').next().unwrap_or_default())]
     PortNotExposed {
         /// Container name.
         container: String,
@@ -216,7 +216,10 @@ impl fmt::Display for NotReadyReason {
             Self::TimedOut => f.write_str("timed out"),
             Self::Exited { code } => write!(f, "the container exited with code {code}"),
             Self::WrongExitCode { expected, actual } => {
-                write!(f, "the container exited with code {actual}, expected {expected}")
+                write!(
+                    f,
+                    "the container exited with code {actual}, expected {expected}"
+                )
             }
             Self::Unhealthy => f.write_str("the container turned unhealthy"),
             Self::ProbeFailed(why) => write!(f, "the probe failed: {why}"),
@@ -251,10 +254,8 @@ impl Error {
     /// assert!(err.is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
-        matches!(
-            self,
-            Error::Timeout { .. }
-        ) || matches!(self, Error::NotReady(info) if info.reason == NotReadyReason::TimedOut)
+        matches!(self, Error::Timeout { .. })
+            || matches!(self, Error::NotReady(info) if info.reason == NotReadyReason::TimedOut)
     }
 
     /// True when the engine could not be reached at all.
@@ -310,7 +311,10 @@ mod tests {
     fn engine_error_names_operation_and_resource() {
         let err = Error::engine("stop container", "container web-1", server_error(404));
         let text = err.to_string();
-        assert!(text.starts_with("stop container container web-1:"), "{text}");
+        assert!(
+            text.starts_with("stop container container web-1:"),
+            "{text}"
+        );
         assert!(err.is_not_found());
         assert!(!Error::engine("x", "y", server_error(500)).is_not_found());
     }

@@ -45,8 +45,8 @@ mod wait;
 
 pub use cleanup::wait_for_cleanup;
 pub use container::{
-    Container, ContainerBuilder, Exec, ExecOutput, Healthcheck, LogLine, LogSource, LogStream, Logs, Port,
-    Protocol, RestartPolicy,
+    Container, ContainerBuilder, Exec, ExecOutput, Healthcheck, LogLine, LogSource, LogStream,
+    Logs, Port, Protocol, RestartPolicy,
 };
 pub use engine::{Engine, EngineKind};
 pub use error::{Error, NotReady, NotReadyReason, Result};

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions, UploadToContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, UploadToContainerOptions,
+};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
@@ -186,7 +188,12 @@ impl ContainerBuilder {
     /// ```
     /// let b = dockhand::Container::builder("busybox").publish_on(8080, "0.0.0.0", None);
     /// ```
-    pub fn publish_on(mut self, port: impl Into<Port>, host_ip: impl Into<String>, host_port: Option<u16>) -> Self {
+    pub fn publish_on(
+        mut self,
+        port: impl Into<Port>,
+        host_ip: impl Into<String>,
+        host_port: Option<u16>,
+    ) -> Self {
         let port = port.into();
         self.publish.retain(|p| p.port != port);
         self.publish.push(Publish {
@@ -358,7 +365,12 @@ impl ContainerBuilder {
     /// let b = dockhand::Container::builder("busybox")
     ///     .copy_file("/etc/app/config.toml", b"port = 80\n".to_vec(), 0o644);
     /// ```
-    pub fn copy_file(mut self, path: impl Into<String>, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
+    pub fn copy_file(
+        mut self,
+        path: impl Into<String>,
+        contents: impl Into<Vec<u8>>,
+        mode: u32,
+    ) -> Self {
         self.files.push((path.into(), contents.into(), mode));
         self
     }
@@ -392,22 +404,32 @@ impl ContainerBuilder {
             return Err(bad("the image name is empty".into()));
         }
         if self.image.chars().any(char::is_whitespace) {
-            return Err(bad(format!("the image name {:?} contains white space", self.image)));
+            return Err(bad(format!(
+                "the image name {:?} contains white space",
+                self.image
+            )));
         }
         if self.startup_timeout.is_zero() {
             return Err(bad("the startup timeout is zero".into()));
         }
         for p in &self.publish {
             if p.port.number() == 0 {
-                return Err(bad("port 0 cannot be exposed; give the port the service listens on".into()));
+                return Err(bad(
+                    "port 0 cannot be exposed; give the port the service listens on".into(),
+                ));
             }
             if p.host_ip.parse::<std::net::IpAddr>().is_err() {
-                return Err(bad(format!("host address {:?} for port {} is not an IP address", p.host_ip, p.port)));
+                return Err(bad(format!(
+                    "host address {:?} for port {} is not an IP address",
+                    p.host_ip, p.port
+                )));
             }
         }
         for (key, _) in &self.env {
             if key.is_empty() || key.contains('=') {
-                return Err(bad(format!("environment variable name {key:?} is empty or contains '='")));
+                return Err(bad(format!(
+                    "environment variable name {key:?} is empty or contains '='"
+                )));
             }
         }
         for (path, _, _) in &self.files {
@@ -422,7 +444,12 @@ impl ContainerBuilder {
             .map(parse_memory)
             .transpose()
             .map_err(bad)?;
-        let nano_cpus = self.cpus.as_deref().map(parse_cpus).transpose().map_err(bad)?;
+        let nano_cpus = self
+            .cpus
+            .as_deref()
+            .map(parse_cpus)
+            .transpose()
+            .map_err(bad)?;
         for condition in self.waits.iter().flat_map(WaitFor::walk) {
             self.check_condition(condition).map_err(&bad)?;
         }
@@ -456,7 +483,8 @@ impl ContainerBuilder {
             image: Some(self.image.clone()),
             cmd: self.cmd.clone(),
             entrypoint: self.entrypoint.clone(),
-            env: (!self.env.is_empty()).then(|| self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: (!self.env.is_empty())
+                .then(|| self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             exposed_ports: (!self.publish.is_empty())
                 .then(|| self.publish.iter().map(|p| p.port.to_string()).collect()),
             hostname: self.hostname.clone(),
@@ -513,21 +541,39 @@ impl ContainerBuilder {
             None => Engine::connect().await?,
         };
         let resource = format!("container {name} (image {})", self.image);
-        let id = tokio::time::timeout_at(deadline, create(&engine, &name, &self.image, body, &resource))
-            .await
-            .map_err(|_| Error::Timeout {
-                operation: "create",
-                resource: resource.clone(),
-                after: self.startup_timeout,
-            })??;
+        let id = tokio::time::timeout_at(
+            deadline,
+            create(&engine, &name, &self.image, body, &resource),
+        )
+        .await
+        .map_err(|_| Error::Timeout {
+            operation: "create",
+            resource: resource.clone(),
+            after: self.startup_timeout,
+        })??;
         // From here on the guard owns the container: any early return removes it.
-        let container = Container::new(engine, id, name, self.image.clone(), self.publish.iter().map(|p| p.port).collect());
+        let container = Container::new(
+            engine,
+            id,
+            name,
+            self.image.clone(),
+            self.publish.iter().map(|p| p.port).collect(),
+        );
 
         if !self.files.is_empty() {
             let mut entries = Entries::new();
             for (path, data, mode) in &self.files {
-                let path = archive::normalize(path).map_err(|e| Error::invalid(resource.clone(), e))?;
-                entries.insert(path, Entry::File { data: data.clone(), mode: *mode, uid: 0, gid: 0 });
+                let path =
+                    archive::normalize(path).map_err(|e| Error::invalid(resource.clone(), e))?;
+                entries.insert(
+                    path,
+                    Entry::File {
+                        data: data.clone(),
+                        mode: *mode,
+                        uid: 0,
+                        gid: 0,
+                    },
+                );
             }
             let tar = archive::build(&entries).map_err(|source| Error::Io {
                 operation: "pack files for",
@@ -540,7 +586,11 @@ impl ContainerBuilder {
             };
             if let Err(err) = container
                 .docker()
-                .upload_to_container(container.id(), Some(options), bollard::body_full(tar.into()))
+                .upload_to_container(
+                    container.id(),
+                    Some(options),
+                    bollard::body_full(tar.into()),
+                )
                 .await
             {
                 let err = Error::engine("copy files into", container.describe(), err);
@@ -548,7 +598,11 @@ impl ContainerBuilder {
             }
         }
 
-        if let Err(err) = container.docker().start_container(container.id(), None).await {
+        if let Err(err) = container
+            .docker()
+            .start_container(container.id(), None)
+            .await
+        {
             let err = Error::engine("start", container.describe(), err);
             return Err(container.fail_removing(err).await);
         }
@@ -572,7 +626,9 @@ impl ContainerBuilder {
                 ports: &ports,
             };
             if let Err(reason) = wait(&target, &condition, deadline).await {
-                let err = container.not_ready(&condition, begun.elapsed(), reason).await;
+                let err = container
+                    .not_ready(&condition, begun.elapsed(), reason)
+                    .await;
                 return Err(container.fail_removing(err).await);
             }
         }
@@ -582,13 +638,22 @@ impl ContainerBuilder {
 }
 
 /// Creates the container, pulling the image once when the engine does not have it.
-async fn create(engine: &Engine, name: &str, image: &str, body: ContainerCreateBody, resource: &str) -> Result<String> {
+async fn create(
+    engine: &Engine,
+    name: &str,
+    image: &str,
+    body: ContainerCreateBody,
+    resource: &str,
+) -> Result<String> {
     let options = CreateContainerOptions {
         name: Some(name.to_string()),
         ..Default::default()
     };
     let docker = engine.docker();
-    match docker.create_container(Some(options.clone()), body.clone()).await {
+    match docker
+        .create_container(Some(options.clone()), body.clone())
+        .await
+    {
         Ok(created) => return Ok(created.id),
         Err(err) if status_of(&err) == Some(404) => {}
         Err(err) => return Err(Error::engine("create", resource, err)),
@@ -614,7 +679,10 @@ async fn pull(engine: &Engine, image: &str) -> Result<()> {
         match step {
             Ok(info) => {
                 if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                    return Err(Error::ImageNotFound { image: image.into(), reason: err });
+                    return Err(Error::ImageNotFound {
+                        image: image.into(),
+                        reason: err,
+                    });
                 }
                 tracing::trace!(%image, status = info.status.as_deref().unwrap_or(""), "pull");
             }
@@ -693,21 +761,49 @@ mod tests {
         assert!(reason(Container::builder("busybox").memory("lots")).contains("\"lots\""));
         assert!(reason(Container::builder("busybox").cpus("x")).contains("cpus"));
         assert!(reason(Container::builder("busybox").env("A=B", "c")).contains("'='"));
-        assert!(reason(Container::builder("busybox").label("dockhand.owner.pid", "1")).contains("reserved"));
-        assert!(reason(Container::builder("busybox").wait_for(WaitFor::port(80))).contains(".expose(80)"));
-        assert!(reason(Container::builder("busybox").wait_for(WaitFor::http(80))).contains(".expose(80)"));
-        assert!(reason(Container::builder("busybox").wait_for(WaitFor::log_regex("("))).contains("regex"));
-        assert!(reason(Container::builder("busybox").copy_file("../x", vec![], 0o644)).contains(".."));
-        assert!(reason(Container::builder("busybox").publish_on(80, "localhost", None)).contains("IP address"));
-        let udp = Container::builder("busybox").expose(Port::udp(53)).wait_for(WaitFor::port(Port::udp(53)));
+        assert!(
+            reason(Container::builder("busybox").label("dockhand.owner.pid", "1"))
+                .contains("reserved")
+        );
+        assert!(
+            reason(Container::builder("busybox").wait_for(WaitFor::port(80)))
+                .contains(".expose(80)")
+        );
+        assert!(
+            reason(Container::builder("busybox").wait_for(WaitFor::http(80)))
+                .contains(".expose(80)")
+        );
+        assert!(
+            reason(Container::builder("busybox").wait_for(WaitFor::log_regex("(")))
+                .contains("regex")
+        );
+        assert!(
+            reason(Container::builder("busybox").copy_file("../x", vec![], 0o644)).contains("..")
+        );
+        assert!(
+            reason(Container::builder("busybox").publish_on(80, "localhost", None))
+                .contains("IP address")
+        );
+        let udp = Container::builder("busybox")
+            .expose(Port::udp(53))
+            .wait_for(WaitFor::port(Port::udp(53)));
         assert!(reason(udp).contains("UDP"));
     }
 
     #[test]
     fn references_split_into_repo_and_tag() {
         assert_eq!(split_reference("busybox"), ("busybox", "latest"));
-        assert_eq!(split_reference("postgres:16-alpine"), ("postgres", "16-alpine"));
-        assert_eq!(split_reference("localhost:5000/app"), ("localhost:5000/app", "latest"));
-        assert_eq!(split_reference("localhost:5000/app:v2"), ("localhost:5000/app", "v2"));
+        assert_eq!(
+            split_reference("postgres:16-alpine"),
+            ("postgres", "16-alpine")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/app"),
+            ("localhost:5000/app", "latest")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/app:v2"),
+            ("localhost:5000/app", "v2")
+        );
     }
 }

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -195,7 +195,12 @@ impl ExecOutput {
 }
 
 /// Runs `exec` in container `id`; `resource` names the container for errors.
-pub(crate) async fn run(docker: &Docker, id: &str, resource: &str, exec: Exec) -> Result<ExecOutput> {
+pub(crate) async fn run(
+    docker: &Docker,
+    id: &str,
+    resource: &str,
+    exec: Exec,
+) -> Result<ExecOutput> {
     if exec.cmd.is_empty() {
         return Err(Error::invalid(
             format!("exec in {resource}"),
@@ -239,7 +244,11 @@ async fn run_unbounded(docker: &Docker, id: &str, what: &str, exec: &Exec) -> Re
         .await
         .map_err(|e| Error::engine("start exec", what, e))?;
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    if let StartExecResults::Attached { mut output, mut input } = started {
+    if let StartExecResults::Attached {
+        mut output,
+        mut input,
+    } = started
+    {
         if let Some(bytes) = &exec.stdin {
             input
                 .write_all(bytes)

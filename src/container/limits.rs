@@ -17,7 +17,11 @@ pub(crate) fn parse_memory(text: &str) -> Result<i64, String> {
         "m" | "mb" | "mib" => 1024.0 * 1024.0,
         "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
         "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("memory {text:?}: unknown unit {unit:?}; write e.g. \"512m\" or \"1g\"")),
+        _ => {
+            return Err(format!(
+                "memory {text:?}: unknown unit {unit:?}; write e.g. \"512m\" or \"1g\""
+            ))
+        }
     };
     let value: f64 = number
         .parse()
@@ -25,7 +29,9 @@ pub(crate) fn parse_memory(text: &str) -> Result<i64, String> {
     let bytes = (value * scale).round();
     // The engine refuses limits below 6 MiB with an unhelpful message; say it here.
     if bytes < 6.0 * 1024.0 * 1024.0 {
-        return Err(format!("memory {text:?} is below the engine's minimum of 6m"));
+        return Err(format!(
+            "memory {text:?} is below the engine's minimum of 6m"
+        ));
     }
     if bytes > i64::MAX as f64 {
         return Err(format!("memory {text:?} is too large"));
@@ -37,13 +43,12 @@ pub(crate) fn parse_memory(text: &str) -> Result<i64, String> {
 pub(crate) fn parse_cpus(text: &str) -> Result<i64, String> {
     let t = text.trim();
     let cpus: f64 = match t.strip_suffix('m') {
-        Some(milli) => milli
-            .parse::<f64>()
-            .map(|m| m / 1000.0)
-            .map_err(|_| format!("cpus {text:?} is not a number of millicpus; write e.g. \"500m\""))?,
-        None => t
-            .parse()
-            .map_err(|_| format!("cpus {text:?} is not a number; write e.g. \"0.5\" or \"500m\""))?,
+        Some(milli) => milli.parse::<f64>().map(|m| m / 1000.0).map_err(|_| {
+            format!("cpus {text:?} is not a number of millicpus; write e.g. \"500m\"")
+        })?,
+        None => t.parse().map_err(|_| {
+            format!("cpus {text:?} is not a number; write e.g. \"0.5\" or \"500m\"")
+        })?,
     };
     if !cpus.is_finite() || cpus <= 0.0 {
         return Err(format!("cpus {text:?} must be more than 0"));

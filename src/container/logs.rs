@@ -215,7 +215,13 @@ impl fmt::Debug for LogStream {
 }
 
 impl LogStream {
-    pub(crate) fn new(docker: &Docker, id: &str, resource: String, follow: bool, tail: &str) -> Self {
+    pub(crate) fn new(
+        docker: &Docker,
+        id: &str,
+        resource: String,
+        follow: bool,
+        tail: &str,
+    ) -> Self {
         let options = LogsOptions {
             follow,
             stdout: true,

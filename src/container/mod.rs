@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bollard::models::{ContainerInspectResponse, ContainerState};
-use bollard::query_parameters::{KillContainerOptions, RestartContainerOptions, StopContainerOptions};
+use bollard::query_parameters::{
+    KillContainerOptions, RestartContainerOptions, StopContainerOptions,
+};
 use bollard::Docker;
 use once_cell::sync::Lazy;
 
@@ -90,7 +92,13 @@ impl Container {
         ContainerBuilder::new(image)
     }
 
-    pub(crate) fn new(engine: Engine, id: String, name: String, image: String, published: Vec<Port>) -> Self {
+    pub(crate) fn new(
+        engine: Engine,
+        id: String,
+        name: String,
+        image: String,
+        published: Vec<Port>,
+    ) -> Self {
         Container {
             engine,
             id,
@@ -169,11 +177,14 @@ impl Container {
     pub fn host_port(&self, port: impl Into<Port>) -> Result<u16> {
         let port = port.into();
         let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        ports.get(&port).copied().ok_or_else(|| Error::PortNotExposed {
-            container: self.describe(),
-            port: port.to_string(),
-            published: self.published.iter().map(Port::to_string).collect(),
-        })
+        ports
+            .get(&port)
+            .copied()
+            .ok_or_else(|| Error::PortNotExposed {
+                container: self.describe(),
+                port: port.to_string(),
+                published: self.published.iter().map(Port::to_string).collect(),
+            })
     }
 
     /// Host and host port of container port `port`, ready to connect to.
@@ -193,7 +204,10 @@ impl Container {
             .ok_or_else(|| Error::Io {
                 operation: "resolve host of",
                 resource: self.describe(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} has no address", self.host())),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{} has no address", self.host()),
+                ),
             })
     }
 
@@ -207,7 +221,12 @@ impl Container {
             return Ok(());
         }
         let inspected = self.inspect().await?;
-        let fresh = ports::host_ports(inspected.network_settings.as_ref().and_then(|n| n.ports.as_ref()));
+        let fresh = ports::host_ports(
+            inspected
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.ports.as_ref()),
+        );
         *self.ports.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
     }
@@ -256,9 +275,15 @@ impl Container {
     }
 
     pub(crate) async fn last_log_lines(&self, n: usize) -> Result<Vec<String>> {
-        let lines = LogStream::new(self.docker(), &self.id, self.describe(), false, &n.to_string())
-            .collect_all()
-            .await?;
+        let lines = LogStream::new(
+            self.docker(),
+            &self.id,
+            self.describe(),
+            false,
+            &n.to_string(),
+        )
+        .collect_all()
+        .await?;
         Ok(lines.iter().map(LogLine::to_string).collect())
     }
 
@@ -290,7 +315,12 @@ impl Container {
 
     /// The readiness error, with the state and last logs read while the container
     /// still exists.
-    pub(crate) async fn not_ready(&self, condition: &WaitFor, elapsed: Duration, reason: crate::NotReadyReason) -> Error {
+    pub(crate) async fn not_ready(
+        &self,
+        condition: &WaitFor,
+        elapsed: Duration,
+        reason: crate::NotReadyReason,
+    ) -> Error {
         let state = match self.docker().inspect_container(&self.id, None).await {
             Ok(inspected) => describe_state(inspected.state.as_ref()),
             Err(err) => format!("unknown ({err})"),
@@ -408,7 +438,9 @@ impl Container {
     /// # Ok(()) }
     /// ```
     pub async fn kill(&self, signal: &str) -> Result<()> {
-        let options = KillContainerOptions { signal: signal.to_string() };
+        let options = KillContainerOptions {
+            signal: signal.to_string(),
+        };
         self.docker()
             .kill_container(&self.id, Some(options))
             .await
@@ -448,7 +480,10 @@ impl Container {
     pub(crate) async fn fail_removing(mut self, err: Error) -> Error {
         self.armed = false;
         if *KEEP_ALL {
-            eprintln!("dockhand: keeping failed container {} (DOCKHAND_KEEP is set)", self.describe());
+            eprintln!(
+                "dockhand: keeping failed container {} (DOCKHAND_KEEP is set)",
+                self.describe()
+            );
         } else if let Err(remove_err) = cleanup::remove_container(self.docker(), &self.id).await {
             tracing::warn!(container = %self.describe(), %remove_err, "removing a container that failed to start failed");
         }
@@ -457,22 +492,33 @@ impl Container {
 
     fn print_last_logs_blocking(&self) {
         let id = self.id.clone();
-        let fetched = cleanup::run_blocking(self.engine.endpoint(), PANIC_LOG_WAIT, move |docker| {
-            Box::pin(async move {
-                let stream = LogStream::new(&docker, &id, id.clone(), false, "50");
-                stream.collect_all().await
-            })
-        });
+        let fetched =
+            cleanup::run_blocking(self.engine.endpoint(), PANIC_LOG_WAIT, move |docker| {
+                Box::pin(async move {
+                    let stream = LogStream::new(&docker, &id, id.clone(), false, "50");
+                    stream.collect_all().await
+                })
+            });
         match fetched {
             Some(Ok(lines)) => {
-                eprintln!("--- dockhand: last {} log lines of container {} ---", lines.len(), self.describe());
+                eprintln!(
+                    "--- dockhand: last {} log lines of container {} ---",
+                    lines.len(),
+                    self.describe()
+                );
                 for line in lines {
                     eprintln!("{line}");
                 }
                 eprintln!("--- end of logs of {} ---", self.describe());
             }
-            Some(Err(err)) => eprintln!("dockhand: could not read logs of {}: {err}", self.describe()),
-            None => eprintln!("dockhand: logs of {} did not arrive within {PANIC_LOG_WAIT:?}", self.describe()),
+            Some(Err(err)) => eprintln!(
+                "dockhand: could not read logs of {}: {err}",
+                self.describe()
+            ),
+            None => eprintln!(
+                "dockhand: logs of {} did not arrive within {PANIC_LOG_WAIT:?}",
+                self.describe()
+            ),
         }
     }
 }
@@ -486,10 +532,16 @@ impl Drop for Container {
             self.print_last_logs_blocking();
         }
         if *KEEP_ALL {
-            eprintln!("dockhand: keeping container {} (DOCKHAND_KEEP is set)", self.describe());
+            eprintln!(
+                "dockhand: keeping container {} (DOCKHAND_KEEP is set)",
+                self.describe()
+            );
             return;
         }
-        cleanup::submit(self.engine.endpoint(), cleanup::remove_container_job(self.id.clone()));
+        cleanup::submit(
+            self.engine.endpoint(),
+            cleanup::remove_container_job(self.id.clone()),
+        );
     }
 }
 
@@ -509,7 +561,10 @@ pub(crate) fn describe_state(state: Option<&ContainerState>) -> String {
             "running".into()
         };
     }
-    let status = state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+    let status = state
+        .status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown".into());
     match status.as_str() {
         "exited" | "dead" => {
             let mut text = format!("{status} with code {code}");

@@ -52,9 +52,24 @@ impl BuildContext {
     /// ```
     /// let ctx = dockhand::BuildContext::new("FROM scratch\n").file_owned("data", vec![], 0o600, 999, 999);
     /// ```
-    pub fn file_owned(self, path: &str, contents: impl Into<Vec<u8>>, mode: u32, uid: u64, gid: u64) -> Self {
+    pub fn file_owned(
+        self,
+        path: &str,
+        contents: impl Into<Vec<u8>>,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> Self {
         let data = contents.into();
-        self.entry(path, Entry::File { data, mode, uid, gid })
+        self.entry(
+            path,
+            Entry::File {
+                data,
+                mode,
+                uid,
+                gid,
+            },
+        )
     }
 
     /// Adds a directory with a mode (`0o1777` for a `/tmp`).
@@ -72,7 +87,12 @@ impl BuildContext {
     /// let ctx = dockhand::BuildContext::new("FROM scratch\n").symlink("bin/sh", "busybox");
     /// ```
     pub fn symlink(self, path: &str, target: impl Into<String>) -> Self {
-        self.entry(path, Entry::Symlink { target: target.into() })
+        self.entry(
+            path,
+            Entry::Symlink {
+                target: target.into(),
+            },
+        )
     }
 
     fn entry(mut self, path: &str, entry: Entry) -> Self {
@@ -122,7 +142,10 @@ mod tests {
 
     #[test]
     fn dockerfile_is_in_the_tar_and_bad_paths_are_reported() {
-        let tar = BuildContext::new("FROM scratch\n").file("a", b"1".to_vec(), 0o600).to_tar().unwrap();
+        let tar = BuildContext::new("FROM scratch\n")
+            .file("a", b"1".to_vec(), 0o600)
+            .to_tar()
+            .unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let names: Vec<String> = archive
             .entries()
@@ -131,9 +154,15 @@ mod tests {
             .collect();
         assert_eq!(names, ["Dockerfile", "a"]);
 
-        let err = BuildContext::new("FROM scratch\n").file("../a", vec![], 0o644).to_tar().unwrap_err();
+        let err = BuildContext::new("FROM scratch\n")
+            .file("../a", vec![], 0o644)
+            .to_tar()
+            .unwrap_err();
         assert!(err.to_string().contains(".."), "{err}");
-        let err = BuildContext::new("x").file("Dockerfile", vec![], 0o644).to_tar().unwrap_err();
+        let err = BuildContext::new("x")
+            .file("Dockerfile", vec![], 0o644)
+            .to_tar()
+            .unwrap_err();
         assert!(err.to_string().contains("Dockerfile"), "{err}");
     }
 }

@@ -103,7 +103,14 @@ impl HttpWait {
     /// One attempt: Ok(true) ready, Ok(false) answered but not as wanted (with
     /// why), Err when no answer came.
     pub(crate) async fn attempt(&self, host: &str, host_port: u16) -> Result<(), String> {
-        let response = request(host, host_port, &self.method, &self.path, Duration::from_secs(2)).await?;
+        let response = request(
+            host,
+            host_port,
+            &self.method,
+            &self.path,
+            Duration::from_secs(2),
+        )
+        .await?;
         let status_ok = match self.status {
             Some(s) => response.status == s,
             None => (200..300).contains(&response.status),
@@ -113,7 +120,10 @@ impl HttpWait {
         }
         if let Some(check) = &self.body {
             if !check(&response.body) {
-                return Err(format!("answered {} but the body did not match", response.status));
+                return Err(format!(
+                    "answered {} but the body did not match",
+                    response.status
+                ));
             }
         }
         Ok(())
@@ -122,7 +132,11 @@ impl HttpWait {
 
 impl fmt::Display for HttpWait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP {} {} on port {} to answer ", self.method, self.path, self.port)?;
+        write!(
+            f,
+            "HTTP {} {} on port {} to answer ",
+            self.method, self.path, self.port
+        )?;
         match self.status {
             Some(s) => write!(f, "{s}")?,
             None => f.write_str("2xx")?,
@@ -140,7 +154,13 @@ pub(crate) struct Response {
     pub body: String,
 }
 
-async fn request(host: &str, port: u16, method: &str, path: &str, limit: Duration) -> Result<Response, String> {
+async fn request(
+    host: &str,
+    port: u16,
+    method: &str,
+    path: &str,
+    limit: Duration,
+) -> Result<Response, String> {
     let exchange = async {
         let mut stream = TcpStream::connect((host, port))
             .await

@@ -85,9 +85,9 @@ impl LogWait {
                 return Err("the log text to wait for is empty".into())
             }
             Pattern::Substring(s) => Test::Substring(s.clone()),
-            Pattern::Regex(r) => Test::Regex(
-                Regex::new(r).map_err(|e| format!("invalid log regex {r:?}: {e}"))?,
-            ),
+            Pattern::Regex(r) => {
+                Test::Regex(Regex::new(r).map_err(|e| format!("invalid log regex {r:?}: {e}"))?)
+            }
         };
         Ok(Matcher {
             test,
@@ -150,7 +150,10 @@ mod tests {
 
     #[test]
     fn substring_respects_stream() {
-        let m = LogWait::substring("ready".into()).on_stderr().matcher().unwrap();
+        let m = LogWait::substring("ready".into())
+            .on_stderr()
+            .matcher()
+            .unwrap();
         assert!(m.matches(&line(LogSource::Stderr, "server ready now")));
         assert!(!m.matches(&line(LogSource::Stdout, "server ready now")));
         assert!(!m.matches(&line(LogSource::Stderr, "starting")));

@@ -92,7 +92,8 @@ fn check<'a>(
     match condition {
         WaitFor::Log(log) => async move {
             let matcher = log.matcher().map_err(NotReadyReason::ProbeFailed)?;
-            feed.wait_for(|line| matcher.matches(line), log.needed()).await;
+            feed.wait_for(|line| matcher.matches(line), log.needed())
+                .await;
             Ok(())
         }
         .boxed(),
@@ -111,7 +112,9 @@ fn check<'a>(
             loop {
                 match http.attempt(target.host, host_port).await {
                     Ok(()) => return Ok(()),
-                    Err(why) => tracing::trace!(container = target.resource, %why, "http wait: not yet"),
+                    Err(why) => {
+                        tracing::trace!(container = target.resource, %why, "http wait: not yet")
+                    }
                 }
                 pause.sleep().await;
             }
@@ -134,7 +137,14 @@ fn check<'a>(
         WaitFor::Command(cmd) => async move {
             let mut pause = Backoff::new(50, 500);
             loop {
-                match exec::run(target.docker, target.id, target.resource, Exec::new(cmd.clone())).await {
+                match exec::run(
+                    target.docker,
+                    target.id,
+                    target.resource,
+                    Exec::new(cmd.clone()),
+                )
+                .await
+                {
                     Ok(out) if out.success() => return Ok(()),
                     // The engine could not run the program at all: retrying will not help.
                     Ok(out) if out.exit_code == 126 || out.exit_code == 127 => {
@@ -171,7 +181,10 @@ fn check<'a>(
 
 fn host_port(target: &Target<'_>, port: &Port) -> Result<u16, NotReadyReason> {
     target.ports.get(port).copied().ok_or_else(|| {
-        NotReadyReason::ProbeFailed(format!("port {port} is not published; add .expose({})", port.number()))
+        NotReadyReason::ProbeFailed(format!(
+            "port {port} is not published; add .expose({})",
+            port.number()
+        ))
     })
 }
 

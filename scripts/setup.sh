@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine for dockhand's examples and tests: a running container
+# engine and the static busybox the test image is built from. Idempotent and quiet
+# when everything is already there.
+set -euo pipefail
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! docker info >/dev/null 2>&1; then
+  if ! command -v dockerd >/dev/null 2>&1; then
+    echo "setup: installing docker.io"
+    apt_install docker.io
+  fi
+  echo "setup: starting dockerd"
+  nohup dockerd >/tmp/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not come up; see /tmp/dockerd.log" >&2; exit 1; }
+fi
+
+# The test image is FROM scratch: it needs the statically linked busybox.
+if ! dpkg -s busybox-static >/dev/null 2>&1; then
+  echo "setup: installing busybox-static"
+  apt_install busybox-static
+fi

@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+#[path = "../../fixtures/busybox.rs"]
+mod busybox_fixture;
+
+pub use busybox_fixture::busybox;
+
+use std::process::Command;
+use std::time::Duration;
+
+/// Whether the engine still has a container with this id or name (checked with
+/// the docker CLI, independently of the library).
+pub fn container_exists(id: &str) -> bool {
+    Command::new("docker")
+        .args(["container", "inspect", id])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Ids of containers carrying label `key=value`, running or not.
+pub fn containers_labelled(key: &str, value: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={key}={value}")])
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits for the cleanup worker, then says whether `id` is gone.
+pub fn gone_after_cleanup(id: &str) -> bool {
+    assert!(
+        dockhand::wait_for_cleanup(Duration::from_secs(30)),
+        "cleanup did not finish"
+    );
+    !container_exists(id)
+}
+
+/// A unique value for labels and names in one test.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,117 @@
+//! Dropping a guard removes the container under every runtime flavour, outside a
+//! runtime, and during a panic (which prints the container's last logs first).
+
+mod common;
+
+use std::process::Command;
+
+use common::{busybox, container_exists, containers_labelled, gone_after_cleanup, unique};
+use dockhand::Container;
+
+async fn sleeper() -> Container {
+    Container::builder(busybox().await.unwrap())
+        .cmd(["sleep", "60"])
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn drop_in_current_thread_runtime() {
+    let c = sleeper().await;
+    let id = c.id().to_string();
+    drop(c);
+    assert!(gone_after_cleanup(&id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_in_multi_thread_runtime() {
+    let c = sleeper().await;
+    let id = c.id().to_string();
+    drop(c);
+    assert!(gone_after_cleanup(&id));
+}
+
+#[test]
+fn drop_outside_any_runtime() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = rt.block_on(sleeper());
+    // The runtime that started it is gone before the guard drops.
+    drop(rt);
+    let id = c.id().to_string();
+    drop(c);
+    assert!(gone_after_cleanup(&id));
+}
+
+#[tokio::test]
+async fn many_drops_are_removed_in_parallel() {
+    let started = futures_util_join(8).await;
+    let ids: Vec<String> = started.iter().map(|c| c.id().to_string()).collect();
+    drop(started);
+    assert!(dockhand::wait_for_cleanup(std::time::Duration::from_secs(
+        30
+    )));
+    assert!(ids.iter().all(|id| !container_exists(id)));
+}
+
+async fn futures_util_join(n: usize) -> Vec<Container> {
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        handles.push(tokio::spawn(sleeper()));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// Run by `drop_during_panic_prints_logs_and_removes` in a child process.
+#[tokio::test]
+#[ignore = "run as a child process by drop_during_panic_prints_logs_and_removes"]
+async fn child_panics_holding_a_container() {
+    let Ok(tag) = std::env::var("DOCKHAND_TEST_TAG") else {
+        return;
+    };
+    let c = Container::builder(busybox().await.unwrap())
+        .cmd(["sh", "-c", "echo last words before the panic; sleep 60"])
+        .label("dockhand-test", &tag)
+        .wait_for(dockhand::WaitFor::log("last words"))
+        .start()
+        .await
+        .unwrap();
+    let _keep_alive = &c;
+    panic!("the test failed on purpose");
+}
+
+#[test]
+fn drop_during_panic_prints_logs_and_removes() {
+    let tag = unique("panic");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_panics_holding_a_container",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DOCKHAND_TEST_TAG", &tag)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the child should have failed");
+    assert!(stderr.contains("the test failed on purpose"), "{stderr}");
+    assert!(stderr.contains("log lines of container"), "{stderr}");
+    assert!(
+        stderr.contains("stdout: last words before the panic"),
+        "{stderr}"
+    );
+    // The child has exited: its exit hook finished the removal.
+    assert!(
+        containers_labelled("dockhand-test", &tag).is_empty(),
+        "container left after panic"
+    );
+}

@@ -1,0 +1,275 @@
+//! Readiness waits against the real engine.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{busybox, containers_labelled, unique};
+use dockhand::{Container, Error, Healthcheck, NotReadyReason, WaitFor};
+
+fn not_ready(err: Error) -> Box<dockhand::NotReady> {
+    match err {
+        Error::NotReady(info) => info,
+        other => panic!("expected NotReady, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn port_wait_is_not_fooled_by_the_proxy() -> dockhand::Result<()> {
+    // The port proxy accepts connections at once; the server listens after 2 s.
+    let begun = Instant::now();
+    let c = Container::builder(busybox().await?)
+        .cmd(["sh", "-c", "sleep 2; echo listening; httpd -f -p 8080"])
+        .expose(8080)
+        .wait_for(WaitFor::port(8080))
+        .start()
+        .await?;
+    let waited = begun.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2),
+        "reported ready after {waited:?}, before the server listened"
+    );
+    // And it really answers now.
+    let logs = c.logs().await?;
+    assert!(logs.stdout().contains("listening"));
+    let mut stream = tokio::net::TcpStream::connect(c.address(8080)?)
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1."), "{answer}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn log_wait_stream_count_and_split_lines() -> dockhand::Result<()> {
+    let c = Container::builder(busybox().await?)
+        // `printf` pieces arrive as separate frames; the line still matches.
+        .cmd([
+            "sh",
+            "-c",
+            "printf 'rea'; sleep 0.3; printf 'dy\\n'; echo tick >&2; sleep 0.2; echo tick >&2; sleep 60",
+        ])
+        .wait_for(WaitFor::log("ready").on_stdout())
+        .wait_for(WaitFor::log("tick").on_stderr().times(2))
+        .wait_for(WaitFor::log_regex(r"^re.dy$"))
+        .start()
+        .await?;
+    assert!(c.logs().await?.stderr().matches("tick").count() >= 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn log_on_wrong_stream_times_out_with_report() -> dockhand::Result<()> {
+    let tag = unique("timeout");
+    let begun = Instant::now();
+    let err = Container::builder(busybox().await?)
+        .cmd([
+            "sh",
+            "-c",
+            "echo ready; echo 'some diagnostics' >&2; sleep 60",
+        ])
+        .label("dockhand-test", &tag)
+        .wait_for(WaitFor::log("ready").on_stderr())
+        .startup_timeout(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(begun.elapsed() < Duration::from_secs(10));
+    let text = err.to_string();
+    let info = not_ready(err);
+    assert_eq!(info.reason, NotReadyReason::TimedOut);
+    assert_eq!(info.state, "running");
+    assert!(info.condition.contains("\"ready\" on stderr"), "{text}");
+    assert!(info.logs.contains(&"stdout: ready".to_string()), "{text}");
+    assert!(
+        info.logs.contains(&"stderr: some diagnostics".to_string()),
+        "{text}"
+    );
+    assert!(text.contains("fixtures/busybox"), "{text}");
+    assert!(
+        containers_labelled("dockhand-test", &tag).is_empty(),
+        "timed-out container left behind"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn exit_during_wait_fails_at_once() -> dockhand::Result<()> {
+    let begun = Instant::now();
+    let err = Container::builder(busybox().await?)
+        .cmd(["sh", "-c", "echo 'fatal: no config' >&2; exit 3"])
+        .wait_for(WaitFor::log("never printed"))
+        .startup_timeout(Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        begun.elapsed() < Duration::from_secs(10),
+        "waited {:?}",
+        begun.elapsed()
+    );
+    let info = not_ready(err);
+    assert_eq!(info.reason, NotReadyReason::Exited { code: 3 });
+    assert_eq!(info.state, "exited with code 3");
+    assert_eq!(info.logs, ["stderr: fatal: no config"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn oom_kill_is_reported() -> dockhand::Result<()> {
+    let err = Container::builder(busybox().await?)
+        // A shell variable that doubles until the 8 MiB limit kills it.
+        .cmd([
+            "sh",
+            "-c",
+            "echo filling; x=0123456789; while true; do x=\"$x$x\"; done",
+        ])
+        .memory("8m")
+        .wait_for(WaitFor::log("never"))
+        .start()
+        .await
+        .unwrap_err();
+    let info = not_ready(err);
+    assert!(info.state.starts_with("OOM-killed"), "{}", info.state);
+    Ok(())
+}
+
+#[tokio::test]
+async fn http_wait_checks_status_and_body() -> dockhand::Result<()> {
+    let c = Container::builder(busybox().await?)
+        .cmd([
+            "sh",
+            "-c",
+            "mkdir -p /www && echo 'status: UP' > /www/health && sleep 1 && httpd -f -p 8080 -h /www",
+        ])
+        .expose(8080)
+        .wait_for(WaitFor::http(8080).path("/health").status(200).body(|b| b.contains("UP")))
+        .start()
+        .await?;
+    c.wait_until(
+        WaitFor::http(8080).path("/missing").status(404),
+        Duration::from_secs(5),
+    )
+    .await?;
+    let err = c
+        .wait_until(
+            WaitFor::http(8080)
+                .path("/health")
+                .body(|b| b.contains("DOWN")),
+            Duration::from_millis(800),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn healthcheck_healthy_and_unhealthy() -> dockhand::Result<()> {
+    let image = busybox().await?;
+    let begun = Instant::now();
+    Container::builder(image)
+        .cmd(["sh", "-c", "sleep 1; touch /tmp/up; sleep 60"])
+        .healthcheck(
+            Healthcheck::shell("test -f /tmp/up")
+                .interval(Duration::from_millis(200))
+                .retries(50),
+        )
+        .wait_for(WaitFor::healthy())
+        .start()
+        .await?;
+    assert!(begun.elapsed() >= Duration::from_secs(1));
+
+    let begun = Instant::now();
+    let err = Container::builder(image)
+        .cmd(["sleep", "60"])
+        .healthcheck(
+            Healthcheck::cmd(["false"])
+                .interval(Duration::from_millis(100))
+                .retries(1),
+        )
+        .wait_for(WaitFor::healthy())
+        .startup_timeout(Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        begun.elapsed() < Duration::from_secs(15),
+        "unhealthy should fail at once"
+    );
+    assert_eq!(not_ready(err).reason, NotReadyReason::Unhealthy);
+
+    let err = Container::builder(image)
+        .cmd(["sleep", "60"])
+        .wait_for(WaitFor::healthy())
+        .start()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no healthcheck"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn exit_code_command_duration_and_combinators() -> dockhand::Result<()> {
+    let image = busybox().await?;
+    let c = Container::builder(image)
+        .cmd(["sh", "-c", "echo done; exit 0"])
+        .wait_for(WaitFor::exit_code(0))
+        .start()
+        .await?;
+    assert_eq!(c.inspect().await?.state.unwrap().exit_code, Some(0));
+
+    let err = Container::builder(image)
+        .cmd(["sh", "-c", "exit 4"])
+        .wait_for(WaitFor::exit_code(0))
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        not_ready(err).reason,
+        NotReadyReason::WrongExitCode {
+            expected: 0,
+            actual: 4
+        }
+    );
+
+    let begun = Instant::now();
+    Container::builder(image)
+        .cmd(["sh", "-c", "sleep 1; touch /tmp/ready; sleep 60"])
+        .wait_for(WaitFor::command(["test", "-f", "/tmp/ready"]))
+        .start()
+        .await?;
+    assert!(begun.elapsed() >= Duration::from_secs(1));
+
+    let begun = Instant::now();
+    Container::builder(image)
+        .cmd(["sh", "-c", "echo fast; sleep 60"])
+        .wait_for(WaitFor::any([
+            WaitFor::log("fast").into(),
+            WaitFor::duration(Duration::from_secs(20)),
+        ]))
+        .wait_for(WaitFor::all([
+            WaitFor::duration(Duration::from_millis(300)),
+            WaitFor::log("fast").into(),
+        ]))
+        .start()
+        .await?;
+    let waited = begun.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+
+    let err = Container::builder(image)
+        .cmd(["sleep", "60"])
+        .wait_for(WaitFor::command(["/no/such/probe"]))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot run"), "{err}");
+    Ok(())
+}
