@@ -1,0 +1,296 @@
+//! Benchmarks dockhand against raw bollard calls doing the same work, in one run,
+//! on the same engine and image. Prints one JSON line per workload with the
+//! medians: `cargo run --release --example bench`.
+//!
+//! The raw side is what a careful hand-written test does: create, start, follow
+//! the logs or poll the port, and remove synchronously (forced). dockhand's drop
+//! returns at once and removes in the background; between runs the bench waits
+//! for that background work (untimed) so runs do not overlap.
+//!
+//! `BENCH_SCALE=0.2` runs a fifth of the iterations (a quick look).
+
+#[path = "../fixtures/busybox.rs"]
+mod busybox_fixture;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{CreateContainerOptions, LogsOptions, RemoveContainerOptions};
+use bollard::Docker;
+use dockhand::{Container, WaitFor};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const READY_CMD: [&str; 3] = ["sh", "-c", "echo ready; exec sleep 60"];
+const HTTPD_CMD: [&str; 4] = ["httpd", "-f", "-p", "8080"];
+
+#[tokio::main]
+async fn main() -> dockhand::Result<()> {
+    let scale: f64 = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let runs = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+    let image = busybox_fixture::busybox().await?;
+    let raw = Docker::connect_with_defaults()
+        .expect("engine")
+        .negotiate_version()
+        .await
+        .expect("version");
+
+    // Warm both paths once (engine connection, image cache).
+    drop(dockhand_start_ready(image).await);
+    settle();
+    raw_remove(&raw, &raw_start_ready(&raw, image).await).await;
+
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs(20) {
+        let t = Instant::now();
+        let c = dockhand_start_ready(image).await;
+        d.push(ms(t));
+        drop(c);
+        settle();
+        let t = Instant::now();
+        let id = raw_start_ready(&raw, image).await;
+        b.push(ms(t));
+        raw_remove(&raw, &id).await;
+    }
+    report("start_ready", &d, &b);
+
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs(20) {
+        let t = Instant::now();
+        drop(dockhand_start_ready(image).await);
+        d.push(ms(t));
+        settle();
+        let t = Instant::now();
+        let id = raw_start_ready(&raw, image).await;
+        raw_remove(&raw, &id).await;
+        b.push(ms(t));
+    }
+    report("start_total", &d, &b);
+
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs(5) {
+        let t = Instant::now();
+        let started =
+            futures_util::future::join_all((0..16).map(|_| dockhand_start_ready(image))).await;
+        drop(started);
+        d.push(ms(t));
+        settle();
+        let t = Instant::now();
+        let ids =
+            futures_util::future::join_all((0..16).map(|_| raw_start_ready(&raw, image))).await;
+        futures_util::future::join_all(ids.iter().map(|id| raw_remove(&raw, id))).await;
+        b.push(ms(t));
+    }
+    report("parallel16", &d, &b);
+
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs(20) {
+        let t = Instant::now();
+        let c = Container::builder(image)
+            .cmd(HTTPD_CMD)
+            .expose(8080)
+            .wait_for(WaitFor::port(8080))
+            .start()
+            .await?;
+        d.push(ms(t));
+        drop(c);
+        settle();
+        let t = Instant::now();
+        let id = raw_port_ready(&raw, image).await;
+        b.push(ms(t));
+        raw_remove(&raw, &id).await;
+    }
+    report("port_ready", &d, &b);
+
+    let c = Container::builder(image)
+        .cmd(["sleep", "60"])
+        .start()
+        .await?;
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..runs(50) {
+        let t = Instant::now();
+        let out = c.exec(["echo", "hi"]).await?;
+        d.push(ms(t));
+        assert_eq!(out.stdout_str(), "hi\n");
+        let t = Instant::now();
+        let (code, stdout) = raw_exec(&raw, c.id()).await;
+        b.push(ms(t));
+        assert_eq!((code, stdout.as_str()), (0, "hi\n"));
+    }
+    report("exec", &d, &b);
+    c.remove().await?;
+    Ok(())
+}
+
+async fn dockhand_start_ready(image: &str) -> Container {
+    Container::builder(image)
+        .cmd(READY_CMD)
+        .wait_for(WaitFor::log("ready"))
+        .start()
+        .await
+        .expect("dockhand start")
+}
+
+fn settle() {
+    assert!(dockhand::wait_for_cleanup(Duration::from_secs(60)));
+}
+
+fn body(image: &str, cmd: &[&str], port: Option<u16>) -> ContainerCreateBody {
+    let host_config = port.map(|p| HostConfig {
+        port_bindings: Some(HashMap::from([(
+            format!("{p}/tcp"),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(String::new()),
+            }]),
+        )])),
+        ..Default::default()
+    });
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+        exposed_ports: port.map(|p| vec![format!("{p}/tcp")]),
+        labels: Some(HashMap::from([(
+            "dockhand-bench".to_string(),
+            "raw".to_string(),
+        )])),
+        host_config,
+        ..Default::default()
+    }
+}
+
+async fn raw_create_start(raw: &Docker, body: ContainerCreateBody) -> String {
+    let name = format!("bench-raw-{}", rand::random::<u64>());
+    let options = CreateContainerOptions {
+        name: Some(name),
+        ..Default::default()
+    };
+    let id = raw
+        .create_container(Some(options), body)
+        .await
+        .expect("create")
+        .id;
+    raw.start_container(&id, None).await.expect("start");
+    id
+}
+
+async fn raw_start_ready(raw: &Docker, image: &str) -> String {
+    let id = raw_create_start(raw, body(image, &READY_CMD, None)).await;
+    let options = LogsOptions {
+        follow: true,
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let mut logs = raw.logs(&id, Some(options));
+    let mut seen = String::new();
+    while let Some(frame) = logs.next().await {
+        seen.push_str(&String::from_utf8_lossy(&frame.expect("logs").into_bytes()));
+        if seen.contains("ready") {
+            break;
+        }
+    }
+    id
+}
+
+async fn raw_port_ready(raw: &Docker, image: &str) -> String {
+    let id = raw_create_start(raw, body(image, &HTTPD_CMD, Some(8080))).await;
+    let inspected = raw.inspect_container(&id, None).await.expect("inspect");
+    let port: u16 = inspected.network_settings.unwrap().ports.unwrap()["8080/tcp"]
+        .as_ref()
+        .unwrap()[0]
+        .host_port
+        .as_ref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    loop {
+        if http_get_answers(port).await {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn http_get_answers(port: u16) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf).await, Ok(n) if n >= 5 && buf.starts_with(b"HTTP/"))
+}
+
+async fn raw_exec(raw: &Docker, id: &str) -> (i64, String) {
+    let exec = raw
+        .create_exec(
+            id,
+            CreateExecOptions {
+                cmd: Some(vec!["echo", "hi"]),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create exec");
+    let mut stdout = String::new();
+    if let StartExecResults::Attached { mut output, .. } =
+        raw.start_exec(&exec.id, None).await.expect("start exec")
+    {
+        while let Some(Ok(frame)) = output.next().await {
+            if let LogOutput::StdOut { message } = frame {
+                stdout.push_str(&String::from_utf8_lossy(&message));
+            }
+        }
+    }
+    let code = raw
+        .inspect_exec(&exec.id)
+        .await
+        .expect("inspect exec")
+        .exit_code
+        .unwrap_or(-1);
+    (code, stdout)
+}
+
+async fn raw_remove(raw: &Docker, id: &str) {
+    let options = RemoveContainerOptions {
+        force: true,
+        ..Default::default()
+    };
+    raw.remove_container(id, Some(options))
+        .await
+        .expect("remove");
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let mid = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
+}
+
+fn report(workload: &str, dockhand: &[f64], bollard: &[f64]) {
+    let (d, b) = (median(dockhand), median(bollard));
+    println!(
+        "{{\"workload\":\"{workload}\",\"dockhand_ms\":{d:.2},\"bollard_ms\":{b:.2},\"ratio\":{:.3},\"runs\":{}}}",
+        d / b,
+        dockhand.len()
+    );
+}
