@@ -7,7 +7,8 @@
 //! returns at once and removes in the background; between runs the bench waits
 //! for that background work (untimed) so runs do not overlap.
 //!
-//! `BENCH_SCALE=0.2` runs a fifth of the iterations (a quick look).
+//! `BENCH_SCALE=0.2` runs a fifth of the iterations (a quick look);
+//! `BENCH_ONLY=start_ready,exec` runs only the named workloads.
 
 #[path = "../fixtures/busybox.rs"]
 mod busybox_fixture;
@@ -34,6 +35,14 @@ async fn main() -> dockhand::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let runs = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let runs_of = |w: &str, n: usize| {
+        if only.is_empty() || only.split(',').any(|o| o == w) {
+            runs(n)
+        } else {
+            0
+        }
+    };
     let image = busybox_fixture::busybox().await?;
     let raw = Docker::connect_with_defaults()
         .expect("engine")
@@ -47,7 +56,7 @@ async fn main() -> dockhand::Result<()> {
     raw_remove(&raw, &raw_start_ready(&raw, image).await).await;
 
     let (mut d, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..runs(20) {
+    for _ in 0..runs_of("start_ready", 20) {
         let t = Instant::now();
         let c = dockhand_start_ready(image).await;
         d.push(ms(t));
@@ -61,7 +70,7 @@ async fn main() -> dockhand::Result<()> {
     report("start_ready", &d, &b);
 
     let (mut d, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..runs(20) {
+    for _ in 0..runs_of("start_total", 20) {
         let t = Instant::now();
         drop(dockhand_start_ready(image).await);
         d.push(ms(t));
@@ -74,7 +83,7 @@ async fn main() -> dockhand::Result<()> {
     report("start_total", &d, &b);
 
     let (mut d, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..runs(5) {
+    for _ in 0..runs_of("parallel16", 5) {
         let t = Instant::now();
         let started =
             futures_util::future::join_all((0..16).map(|_| dockhand_start_ready(image))).await;
@@ -90,7 +99,7 @@ async fn main() -> dockhand::Result<()> {
     report("parallel16", &d, &b);
 
     let (mut d, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..runs(20) {
+    for _ in 0..runs_of("port_ready", 20) {
         let t = Instant::now();
         let c = Container::builder(image)
             .cmd(HTTPD_CMD)
@@ -113,7 +122,7 @@ async fn main() -> dockhand::Result<()> {
         .start()
         .await?;
     let (mut d, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..runs(50) {
+    for _ in 0..runs_of("exec", 50) {
         let t = Instant::now();
         let out = c.exec(["echo", "hi"]).await?;
         d.push(ms(t));
@@ -287,6 +296,9 @@ fn median(values: &[f64]) -> f64 {
 }
 
 fn report(workload: &str, dockhand: &[f64], bollard: &[f64]) {
+    if dockhand.is_empty() {
+        return;
+    }
     let (d, b) = (median(dockhand), median(bollard));
     println!(
         "{{\"workload\":\"{workload}\",\"dockhand_ms\":{d:.2},\"bollard_ms\":{b:.2},\"ratio\":{:.3},\"runs\":{}}}",

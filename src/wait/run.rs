@@ -55,6 +55,11 @@ pub(crate) async fn wait(
         if expects_exit {
             future::pending::<()>().await;
         }
+        // A followed log stream ends when the container stops: with one open,
+        // wait for that instead of holding a second request open on the engine.
+        if uses_logs {
+            feed.ended().await;
+        }
         exit_code(target.docker, target.id).await
     };
     let timer = tokio::time::sleep_until(deadline);
@@ -247,6 +252,7 @@ async fn healthy(target: &Target<'_>) -> Result<(), NotReadyReason> {
 struct LogFeed {
     lines: Mutex<Vec<LogLine>>,
     seen: watch::Sender<usize>,
+    done: watch::Sender<bool>,
 }
 
 impl LogFeed {
@@ -254,7 +260,16 @@ impl LogFeed {
         LogFeed {
             lines: Mutex::new(Vec::new()),
             seen: watch::Sender::new(0),
+            done: watch::Sender::new(false),
         }
+    }
+
+    /// Resolves once the followed stream has ended.
+    async fn ended(&self) {
+        let mut done = self.done.subscribe();
+        // The sender lives in `self`, so this only fails if it is gone, which
+        // cannot happen while `self` is borrowed.
+        let _ = done.wait_for(|ended| *ended).await;
     }
 
     async fn pump(&self, target: &Target<'_>) {
@@ -273,6 +288,7 @@ impl LogFeed {
             };
             self.seen.send_replace(count);
         }
+        self.done.send_replace(true);
     }
 
     async fn wait_for(&self, matches: impl Fn(&LogLine) -> bool, needed: usize) {
