@@ -115,3 +115,49 @@ fn drop_during_panic_prints_logs_and_removes() {
         "container left after panic"
     );
 }
+
+/// Run by `dockhand_keep_leaves_containers_for_debugging` with DOCKHAND_KEEP=1.
+#[tokio::test]
+#[ignore = "run as a child process by dockhand_keep_leaves_containers_for_debugging"]
+async fn child_drops_with_keep_set() {
+    let Ok(tag) = std::env::var("DOCKHAND_TEST_TAG") else {
+        return;
+    };
+    let c = Container::builder(busybox().await.unwrap())
+        .cmd(["sleep", "60"])
+        .label("dockhand-test", &tag)
+        .start()
+        .await
+        .unwrap();
+    drop(c);
+}
+
+#[test]
+fn dockhand_keep_leaves_containers_for_debugging() {
+    let tag = unique("keep");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_drops_with_keep_set",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("DOCKHAND_TEST_TAG", &tag)
+        .env("DOCKHAND_KEEP", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("keeping container"), "{stderr}");
+    let kept = containers_labelled("dockhand-test", &tag);
+    assert_eq!(
+        kept.len(),
+        1,
+        "DOCKHAND_KEEP=1 should have kept the container"
+    );
+    Command::new("docker")
+        .args(["rm", "-f", &kept[0]])
+        .output()
+        .unwrap();
+    assert!(!container_exists(&kept[0]));
+}
