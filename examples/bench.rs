@@ -85,14 +85,12 @@ async fn main() -> dockhand::Result<()> {
     let (mut d, mut b) = (Vec::new(), Vec::new());
     for _ in 0..runs_of("parallel16", 5) {
         let t = Instant::now();
-        let started =
-            futures_util::future::join_all((0..16).map(|_| dockhand_start_ready(image))).await;
+        let started = futures_util::future::join_all((0..16).map(|_| dockhand_start_ready(image))).await;
         drop(started);
         d.push(ms(t));
         settle();
         let t = Instant::now();
-        let ids =
-            futures_util::future::join_all((0..16).map(|_| raw_start_ready(&raw, image))).await;
+        let ids = futures_util::future::join_all((0..16).map(|_| raw_start_ready(&raw, image))).await;
         futures_util::future::join_all(ids.iter().map(|id| raw_remove(&raw, id))).await;
         b.push(ms(t));
     }
@@ -117,10 +115,7 @@ async fn main() -> dockhand::Result<()> {
     }
     report("port_ready", &d, &b);
 
-    let c = Container::builder(image)
-        .cmd(["sleep", "60"])
-        .start()
-        .await?;
+    let c = Container::builder(image).cmd(["sleep", "60"]).start().await?;
     let (mut d, mut b) = (Vec::new(), Vec::new());
     for _ in 0..runs_of("exec", 50) {
         let t = Instant::now();
@@ -165,10 +160,7 @@ fn body(image: &str, cmd: &[&str], port: Option<u16>) -> ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
         exposed_ports: port.map(|p| vec![format!("{p}/tcp")]),
-        labels: Some(HashMap::from([(
-            "dockhand-bench".to_string(),
-            "raw".to_string(),
-        )])),
+        labels: Some(HashMap::from([("dockhand-bench".to_string(), "raw".to_string())])),
         host_config,
         ..Default::default()
     }
@@ -275,9 +267,7 @@ async fn raw_remove(raw: &Docker, id: &str) {
         force: true,
         ..Default::default()
     };
-    raw.remove_container(id, Some(options))
-        .await
-        .expect("remove");
+    raw.remove_container(id, Some(options)).await.expect("remove");
 }
 
 fn ms(since: Instant) -> f64 {

@@ -27,10 +27,7 @@ pub(crate) type Entries = BTreeMap<String, Entry>;
 const MTIME: u64 = 946_684_800;
 
 pub(crate) fn normalize(path: &str) -> Result<String, String> {
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     if parts.is_empty() {
         return Err(format!("path {path:?} names no file"));
     }
@@ -48,12 +45,7 @@ pub(crate) fn build(entries: &Entries) -> std::io::Result<Vec<u8>> {
         header.set_uid(0);
         header.set_gid(0);
         match entry {
-            Entry::File {
-                data,
-                mode,
-                uid,
-                gid,
-            } => {
+            Entry::File { data, mode, uid, gid } => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(*mode);
                 header.set_uid(*uid);

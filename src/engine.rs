@@ -227,8 +227,7 @@ pub(crate) fn client_for(endpoint: &str) -> std::result::Result<Docker, String> 
         if !Path::new(path).exists() {
             return Err("no such socket".into());
         }
-        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
-            .map_err(|e| e.to_string())
+        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(|e| e.to_string())
     } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
         Docker::connect_with_http(endpoint, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
             .map_err(|e| e.to_string())
@@ -249,9 +248,7 @@ pub(crate) fn host_of(endpoint: &str) -> String {
                 Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
                 _ => authority,
             };
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string()
+            host.trim_start_matches('[').trim_end_matches(']').to_string()
         }
         None => "127.0.0.1".into(),
     }

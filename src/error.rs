@@ -216,10 +216,7 @@ impl fmt::Display for NotReadyReason {
             Self::TimedOut => f.write_str("timed out"),
             Self::Exited { code } => write!(f, "the container exited with code {code}"),
             Self::WrongExitCode { expected, actual } => {
-                write!(
-                    f,
-                    "the container exited with code {actual}, expected {expected}"
-                )
+                write!(f, "the container exited with code {actual}, expected {expected}")
             }
             Self::Unhealthy => f.write_str("the container turned unhealthy"),
             Self::ProbeFailed(why) => write!(f, "the probe failed: {why}"),
@@ -311,10 +308,7 @@ mod tests {
     fn engine_error_names_operation_and_resource() {
         let err = Error::engine("stop container", "container web-1", server_error(404));
         let text = err.to_string();
-        assert!(
-            text.starts_with("stop container container web-1:"),
-            "{text}"
-        );
+        assert!(text.starts_with("stop container container web-1:"), "{text}");
         assert!(err.is_not_found());
         assert!(!Error::engine("x", "y", server_error(500)).is_not_found());
     }

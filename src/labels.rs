@@ -63,10 +63,7 @@ pub(crate) fn owner() -> &'static Owner {
 ///
 /// Fails when a caller label uses the reserved prefix, so a user cannot make an
 /// object look like it belongs to another process.
-pub(crate) fn stamp(
-    resource: &str,
-    user: &HashMap<String, String>,
-) -> Result<HashMap<String, String>> {
+pub(crate) fn stamp(resource: &str, user: &HashMap<String, String>) -> Result<HashMap<String, String>> {
     if let Some(key) = user.keys().find(|k| k.starts_with(PREFIX)) {
         return Err(Error::invalid(
             resource,
@@ -94,9 +91,7 @@ pub(crate) fn unix_now() -> u64 {
 pub(crate) fn random_hex(len: usize) -> String {
     const HEX: &[u8] = b"0123456789abcdef";
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| HEX[rng.random_range(0..16)] as char)
-        .collect()
+    (0..len).map(|_| HEX[rng.random_range(0..16)] as char).collect()
 }
 
 fn host_name() -> String {

@@ -41,15 +41,20 @@ mod error;
 mod exit_hook;
 mod image;
 pub mod labels;
+mod network;
+mod resource;
+mod volume;
 mod wait;
 
 pub use cleanup::wait_for_cleanup;
 pub use container::{
-    Container, ContainerBuilder, Exec, ExecOutput, Healthcheck, LogLine, LogSource, LogStream,
-    Logs, Port, Protocol, RestartPolicy,
+    Container, ContainerBuilder, Exec, ExecOutput, Healthcheck, LogLine, LogSource, LogStream, Logs, Port,
+    Protocol, RestartPolicy,
 };
 pub use engine::{Engine, EngineKind};
 pub use error::{Error, NotReady, NotReadyReason, Result};
 pub use image::BuildContext;
 pub use labels::session_id;
+pub use network::{Network, NetworkBuilder};
+pub use volume::{Mount, Volume, VolumeBuilder};
 pub use wait::{HttpWait, LogWait, WaitFor};

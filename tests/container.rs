@@ -42,9 +42,7 @@ async fn ports_bind_loopback_only() -> dockhand::Result<()> {
     for key in ["8080/tcp", "5353/udp"] {
         let bindings = ports[key].clone().unwrap();
         assert!(
-            bindings
-                .iter()
-                .all(|b| b.host_ip.as_deref() == Some("127.0.0.1")),
+            bindings.iter().all(|b| b.host_ip.as_deref() == Some("127.0.0.1")),
             "{key}: {bindings:?}"
         );
     }
@@ -75,9 +73,7 @@ async fn exec_keeps_streams_apart_and_takes_options() -> dockhand::Result<()> {
         .cmd(["sleep", "60"])
         .start()
         .await?;
-    let out = c
-        .exec(["sh", "-c", "echo out; echo err >&2; exit 3"])
-        .await?;
+    let out = c.exec(["sh", "-c", "echo out; echo err >&2; exit 3"]).await?;
     assert_eq!(
         (
             out.exit_code,
@@ -89,15 +85,11 @@ async fn exec_keeps_streams_apart_and_takes_options() -> dockhand::Result<()> {
 
     let out = c
         .exec(
-            Exec::new([
-                "sh",
-                "-c",
-                "read line; echo \"$line $MODE $(pwd) $(id -u)\"",
-            ])
-            .stdin(b"fed\n".to_vec())
-            .env("MODE", "test")
-            .workdir("/tmp")
-            .user("nobody"),
+            Exec::new(["sh", "-c", "read line; echo \"$line $MODE $(pwd) $(id -u)\""])
+                .stdin(b"fed\n".to_vec())
+                .env("MODE", "test")
+                .workdir("/tmp")
+                .user("nobody"),
         )
         .await?;
     assert_eq!(out.stdout_str(), "fed test /tmp 65534\n");
@@ -134,10 +126,7 @@ async fn logs_snapshot_and_stream() -> dockhand::Result<()> {
 
     let mut stream = c.log_stream();
     let first = stream.next_line().await.unwrap()?;
-    assert_eq!(
-        (first.source, first.text.as_str()),
-        (LogSource::Stdout, "one")
-    );
+    assert_eq!((first.source, first.text.as_str()), (LogSource::Stdout, "one"));
     // The stream follows: output written later still arrives.
     c.exec(["sh", "-c", "echo later > /proc/1/fd/1"]).await?;
     let mut seen = Vec::new();
@@ -170,8 +159,7 @@ async fn lifecycle_stop_start_restart_pause_kill() -> dockhand::Result<()> {
     c.stop().await?;
     assert!(!running(c.inspect().await?));
     c.start().await?;
-    c.wait_until(WaitFor::port(8080), Duration::from_secs(20))
-        .await?;
+    c.wait_until(WaitFor::port(8080), Duration::from_secs(20)).await?;
     assert!(running(c.inspect().await?));
 
     c.restart().await?;
@@ -199,18 +187,12 @@ async fn lifecycle_stop_start_restart_pause_kill() -> dockhand::Result<()> {
 #[tokio::test]
 async fn remove_is_awaited_and_keep_disarms() -> dockhand::Result<()> {
     let image = busybox().await?;
-    let c = Container::builder(image)
-        .cmd(["sleep", "60"])
-        .start()
-        .await?;
+    let c = Container::builder(image).cmd(["sleep", "60"]).start().await?;
     let id = c.id().to_string();
     c.remove().await?;
     assert!(!container_exists(&id));
 
-    let kept = Container::builder(image)
-        .cmd(["sleep", "60"])
-        .start()
-        .await?;
+    let kept = Container::builder(image).cmd(["sleep", "60"]).start().await?;
     let name = kept.name().to_string();
     let id = kept.keep();
     assert!(gone_after_cleanup("nothing-to-wait-for-here") && container_exists(&id));
@@ -244,20 +226,14 @@ async fn limits_and_settings_reach_the_engine() -> dockhand::Result<()> {
     assert_eq!(hc.memory, Some(64 << 20));
     assert_eq!(hc.nano_cpus, Some(500_000_000));
     assert_eq!(c.exec(["hostname"]).await?.stdout_str(), "db-host\n");
-    let file = c
-        .exec(["stat", "-c", "%a %s", "/etc/app/config.txt"])
-        .await?;
+    let file = c.exec(["stat", "-c", "%a %s", "/etc/app/config.txt"]).await?;
     assert_eq!(file.stdout_str(), "600 10\n");
     assert_eq!(
         c.exec(["cat", "/etc/app/config.txt"]).await?.stdout_str(),
         "answer=42\n"
     );
     let mounts = c.exec(["sh", "-c", "grep /scratch /proc/mounts"]).await?;
-    assert!(
-        mounts.stdout_str().contains("tmpfs"),
-        "{}",
-        mounts.stdout_str()
-    );
+    assert!(mounts.stdout_str().contains("tmpfs"), "{}", mounts.stdout_str());
     Ok(())
 }
 

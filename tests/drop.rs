@@ -51,9 +51,7 @@ async fn many_drops_are_removed_in_parallel() {
     let started = futures_util_join(8).await;
     let ids: Vec<String> = started.iter().map(|c| c.id().to_string()).collect();
     drop(started);
-    assert!(dockhand::wait_for_cleanup(std::time::Duration::from_secs(
-        30
-    )));
+    assert!(dockhand::wait_for_cleanup(std::time::Duration::from_secs(30)));
     assert!(ids.iter().all(|id| !container_exists(id)));
 }
 
@@ -105,10 +103,7 @@ fn drop_during_panic_prints_logs_and_removes() {
     assert!(!out.status.success(), "the child should have failed");
     assert!(stderr.contains("the test failed on purpose"), "{stderr}");
     assert!(stderr.contains("log lines of container"), "{stderr}");
-    assert!(
-        stderr.contains("stdout: last words before the panic"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("stdout: last words before the panic"), "{stderr}");
     // The child has exited: its exit hook finished the removal.
     assert!(
         containers_labelled("dockhand-test", &tag).is_empty(),
@@ -136,12 +131,7 @@ async fn child_drops_with_keep_set() {
 fn dockhand_keep_leaves_containers_for_debugging() {
     let tag = unique("keep");
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_drops_with_keep_set",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "child_drops_with_keep_set", "--ignored", "--nocapture"])
         .env("DOCKHAND_TEST_TAG", &tag)
         .env("DOCKHAND_KEEP", "1")
         .output()
@@ -150,11 +140,7 @@ fn dockhand_keep_leaves_containers_for_debugging() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("keeping container"), "{stderr}");
     let kept = containers_labelled("dockhand-test", &tag);
-    assert_eq!(
-        kept.len(),
-        1,
-        "DOCKHAND_KEEP=1 should have kept the container"
-    );
+    assert_eq!(kept.len(), 1, "DOCKHAND_KEEP=1 should have kept the container");
     Command::new("docker")
         .args(["rm", "-f", &kept[0]])
         .output()

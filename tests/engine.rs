@@ -10,11 +10,7 @@ async fn default_engine_answers_with_its_version() -> dockhand::Result<()> {
     let engine = Engine::connect().await?;
     assert_eq!(engine.kind(), EngineKind::Docker);
     assert!(!engine.version().is_empty());
-    assert!(
-        engine.api_version().starts_with("1."),
-        "{}",
-        engine.api_version()
-    );
+    assert!(engine.api_version().starts_with("1."), "{}", engine.api_version());
     assert_eq!(engine.host(), "127.0.0.1");
     Ok(())
 }
@@ -75,12 +71,7 @@ async fn child_connects_with_env() {
 fn docker_host_pointing_at_a_missing_socket() {
     let begun = Instant::now();
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_connects_with_env",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "child_connects_with_env", "--ignored", "--nocapture"])
         .env("DOCKER_HOST", "unix:///tmp/dockhand-missing.sock")
         .env("DOCKHAND_TEST_CHILD", "1")
         .output()

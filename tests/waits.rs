@@ -32,9 +32,7 @@ async fn port_wait_is_not_fooled_by_the_proxy() -> dockhand::Result<()> {
     // And it really answers now.
     let logs = c.logs().await?;
     assert!(logs.stdout().contains("listening"));
-    let mut stream = tokio::net::TcpStream::connect(c.address(8080)?)
-        .await
-        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(c.address(8080)?).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
     let mut answer = String::new();
@@ -66,11 +64,7 @@ async fn log_on_wrong_stream_times_out_with_report() -> dockhand::Result<()> {
     let tag = unique("timeout");
     let begun = Instant::now();
     let err = Container::builder(busybox().await?)
-        .cmd([
-            "sh",
-            "-c",
-            "echo ready; echo 'some diagnostics' >&2; sleep 60",
-        ])
+        .cmd(["sh", "-c", "echo ready; echo 'some diagnostics' >&2; sleep 60"])
         .label("dockhand-test", &tag)
         .wait_for(WaitFor::log("ready").on_stderr())
         .startup_timeout(Duration::from_secs(2))
@@ -147,7 +141,12 @@ async fn http_wait_checks_status_and_body() -> dockhand::Result<()> {
             "mkdir -p /www && echo 'status: UP' > /www/health && sleep 1 && httpd -f -p 8080 -h /www",
         ])
         .expose(8080)
-        .wait_for(WaitFor::http(8080).path("/health").status(200).body(|b| b.contains("UP")))
+        .wait_for(
+            WaitFor::http(8080)
+                .path("/health")
+                .status(200)
+                .body(|b| b.contains("UP")),
+        )
         .start()
         .await?;
     c.wait_until(
@@ -157,9 +156,7 @@ async fn http_wait_checks_status_and_body() -> dockhand::Result<()> {
     .await?;
     let err = c
         .wait_until(
-            WaitFor::http(8080)
-                .path("/health")
-                .body(|b| b.contains("DOWN")),
+            WaitFor::http(8080).path("/health").body(|b| b.contains("DOWN")),
             Duration::from_millis(800),
         )
         .await

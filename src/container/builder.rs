@@ -4,21 +4,21 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, UploadToContainerOptions,
-};
+use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding};
+use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::config::{Healthcheck, RestartPolicy};
+use super::files::{self, FileSpec};
 use super::limits::{parse_cpus, parse_memory};
 use super::ports::{Port, Protocol, Publish};
 use super::Container;
-use crate::archive::{self, Entries, Entry};
 use crate::engine::Engine;
 use crate::error::{status_of, Error, Result};
 use crate::labels;
+use crate::network::Network;
+use crate::volume::Mount;
 use crate::wait::run::{wait, Target};
 use crate::wait::WaitFor;
 
@@ -67,7 +67,9 @@ pub struct ContainerBuilder {
     stop_timeout: Option<Duration>,
     startup_timeout: Duration,
     tmpfs: Vec<(String, String)>,
-    files: Vec<(String, Vec<u8>, u32)>,
+    files: Vec<FileSpec>,
+    networks: Vec<(Network, Vec<String>)>,
+    mounts: Vec<Mount>,
     waits: Vec<WaitFor>,
 }
 
@@ -97,6 +99,8 @@ impl ContainerBuilder {
             startup_timeout: Duration::from_secs(60),
             tmpfs: Vec::new(),
             files: Vec::new(),
+            networks: Vec::new(),
+            mounts: Vec::new(),
             waits: Vec::new(),
         }
     }
@@ -365,13 +369,90 @@ impl ContainerBuilder {
     /// let b = dockhand::Container::builder("busybox")
     ///     .copy_file("/etc/app/config.toml", b"port = 80\n".to_vec(), 0o644);
     /// ```
-    pub fn copy_file(
+    pub fn copy_file(self, path: impl Into<String>, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
+        self.copy_file_owned(path, contents, mode, 0, 0)
+    }
+
+    /// Copies a file with an owner (uid, gid) into the container before it starts.
+    ///
+    /// ```
+    /// let b = dockhand::Container::builder("busybox")
+    ///     .copy_file_owned("/home/app/.pgpass", b"*:*:*:app:pw\n".to_vec(), 0o600, 1000, 1000);
+    /// ```
+    pub fn copy_file_owned(
         mut self,
         path: impl Into<String>,
         contents: impl Into<Vec<u8>>,
         mode: u32,
+        uid: u64,
+        gid: u64,
     ) -> Self {
-        self.files.push((path.into(), contents.into(), mode));
+        self.files.push(FileSpec::Bytes {
+            path: path.into(),
+            data: contents.into(),
+            mode,
+            uid,
+            gid,
+        });
+        self
+    }
+
+    /// Copies a host file or a whole host directory (modes and symlinks kept) to
+    /// `dest` in the container before it starts.
+    ///
+    /// ```
+    /// let b = dockhand::Container::builder("busybox").copy_host_path("tests/data", "/srv/data");
+    /// ```
+    pub fn copy_host_path(
+        mut self,
+        host_path: impl Into<std::path::PathBuf>,
+        dest: impl Into<String>,
+    ) -> Self {
+        self.files.push(FileSpec::HostPath {
+            host: host_path.into(),
+            dest: dest.into(),
+        });
+        self
+    }
+
+    /// Joins a network (the first one joined is the container's primary network).
+    /// The container keeps the network alive until it is removed itself.
+    ///
+    /// ```no_run
+    /// # async fn demo(net: &dockhand::Network) {
+    /// let b = dockhand::Container::builder("busybox").network(net);
+    /// # }
+    /// ```
+    pub fn network(mut self, network: &Network) -> Self {
+        if !self.networks.iter().any(|(n, _)| n.id() == network.id()) {
+            self.networks.push((network.clone(), Vec::new()));
+        }
+        self
+    }
+
+    /// Joins a network under an alias that other containers on it can resolve.
+    /// Call it again for more aliases.
+    ///
+    /// ```no_run
+    /// # async fn demo(net: &dockhand::Network) {
+    /// let b = dockhand::Container::builder("busybox").network_alias(net, "db").network_alias(net, "primary");
+    /// # }
+    /// ```
+    pub fn network_alias(mut self, network: &Network, alias: impl Into<String>) -> Self {
+        self = self.network(network);
+        if let Some((_, aliases)) = self.networks.iter_mut().find(|(n, _)| n.id() == network.id()) {
+            aliases.push(alias.into());
+        }
+        self
+    }
+
+    /// Mounts a volume, a host path or a tmpfs.
+    ///
+    /// ```
+    /// let b = dockhand::Container::builder("busybox").mount(dockhand::Mount::tmpfs("/scratch"));
+    /// ```
+    pub fn mount(mut self, mount: Mount) -> Self {
+        self.mounts.push(mount);
         self
     }
 
@@ -432,9 +513,15 @@ impl ContainerBuilder {
                 )));
             }
         }
-        for (path, _, _) in &self.files {
-            archive::normalize(path).map_err(|e| bad(format!("file to copy: {e}")))?;
+        for file in &self.files {
+            file.dest().map_err(|e| bad(format!("file to copy: {e}")))?;
         }
+        let mounts = self
+            .mounts
+            .iter()
+            .map(Mount::to_engine)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(&bad)?;
         if let Some(problem) = self.healthcheck.as_ref().and_then(Healthcheck::problem) {
             return Err(bad(problem));
         }
@@ -444,12 +531,7 @@ impl ContainerBuilder {
             .map(parse_memory)
             .transpose()
             .map_err(bad)?;
-        let nano_cpus = self
-            .cpus
-            .as_deref()
-            .map(parse_cpus)
-            .transpose()
-            .map_err(bad)?;
+        let nano_cpus = self.cpus.as_deref().map(parse_cpus).transpose().map_err(bad)?;
         for condition in self.waits.iter().flat_map(WaitFor::walk) {
             self.check_condition(condition).map_err(&bad)?;
         }
@@ -477,14 +559,20 @@ impl ContainerBuilder {
             cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
             restart_policy: self.restart.map(RestartPolicy::to_engine),
             tmpfs: (!self.tmpfs.is_empty()).then(|| self.tmpfs.iter().cloned().collect()),
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            // The first network is joined at create time; engines before API 1.44
+            // take only one there, so the others are connected before start.
+            network_mode: self.networks.first().map(|(n, _)| n.name().to_string()),
             ..Default::default()
         };
+        let networking_config = self.networks.first().map(|(network, aliases)| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(network.name().to_string(), endpoint(aliases))])),
+        });
         Ok(ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: self.cmd.clone(),
             entrypoint: self.entrypoint.clone(),
-            env: (!self.env.is_empty())
-                .then(|| self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: (!self.env.is_empty()).then(|| self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             exposed_ports: (!self.publish.is_empty())
                 .then(|| self.publish.iter().map(|p| p.port.to_string()).collect()),
             hostname: self.hostname.clone(),
@@ -494,6 +582,7 @@ impl ContainerBuilder {
             healthcheck: self.healthcheck.as_ref().map(Healthcheck::to_engine),
             stop_timeout: self.stop_timeout.map(|d| d.as_secs() as i64),
             host_config: Some(host_config),
+            networking_config,
             ..Default::default()
         })
     }
@@ -541,68 +630,41 @@ impl ContainerBuilder {
             None => Engine::connect().await?,
         };
         let resource = format!("container {name} (image {})", self.image);
-        let id = tokio::time::timeout_at(
-            deadline,
-            create(&engine, &name, &self.image, body, &resource),
-        )
-        .await
-        .map_err(|_| Error::Timeout {
-            operation: "create",
-            resource: resource.clone(),
-            after: self.startup_timeout,
-        })??;
-        // From here on the guard owns the container: any early return removes it.
-        let container = Container::new(
-            engine,
-            id,
-            name,
-            self.image.clone(),
-            self.publish.iter().map(|p| p.port).collect(),
-        );
-
-        if !self.files.is_empty() {
-            let mut entries = Entries::new();
-            for (path, data, mode) in &self.files {
-                let path =
-                    archive::normalize(path).map_err(|e| Error::invalid(resource.clone(), e))?;
-                entries.insert(
-                    path,
-                    Entry::File {
-                        data: data.clone(),
-                        mode: *mode,
-                        uid: 0,
-                        gid: 0,
-                    },
-                );
-            }
-            let tar = archive::build(&entries).map_err(|source| Error::Io {
-                operation: "pack files for",
+        let id = tokio::time::timeout_at(deadline, create(&engine, &name, &self.image, body, &resource))
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: "create",
                 resource: resource.clone(),
-                source,
-            })?;
-            let options = UploadToContainerOptions {
-                path: "/".into(),
-                ..Default::default()
+                after: self.startup_timeout,
+            })??;
+        // From here on the guard owns the container: any early return removes it.
+        let holds = self
+            .networks
+            .iter()
+            .map(|(n, _)| n.hold())
+            .chain(self.mounts.iter().filter_map(Mount::hold))
+            .collect();
+        let published = self.publish.iter().map(|p| p.port).collect();
+        let container = Container::new(engine, id, name, self.image.clone(), published, holds);
+
+        for (network, aliases) in self.networks.iter().skip(1) {
+            if let Err(err) = container.connect_endpoint(network, aliases).await {
+                return Err(container.fail_removing(err).await);
+            }
+        }
+        if !self.files.is_empty() {
+            let copied = match files::pack(&self.files, &resource) {
+                Ok(tar) => {
+                    files::upload(container.docker(), container.id(), tar, &container.describe()).await
+                }
+                Err(err) => Err(err),
             };
-            if let Err(err) = container
-                .docker()
-                .upload_to_container(
-                    container.id(),
-                    Some(options),
-                    bollard::body_full(tar.into()),
-                )
-                .await
-            {
-                let err = Error::engine("copy files into", container.describe(), err);
+            if let Err(err) = copied {
                 return Err(container.fail_removing(err).await);
             }
         }
 
-        if let Err(err) = container
-            .docker()
-            .start_container(container.id(), None)
-            .await
-        {
+        if let Err(err) = container.docker().start_container(container.id(), None).await {
             let err = Error::engine("start", container.describe(), err);
             return Err(container.fail_removing(err).await);
         }
@@ -626,14 +688,20 @@ impl ContainerBuilder {
                 ports: &ports,
             };
             if let Err(reason) = wait(&target, &condition, deadline).await {
-                let err = container
-                    .not_ready(&condition, begun.elapsed(), reason)
-                    .await;
+                let err = container.not_ready(&condition, begun.elapsed(), reason).await;
                 return Err(container.fail_removing(err).await);
             }
         }
         tracing::debug!(container = %container.describe(), elapsed_ms = begun.elapsed().as_millis() as u64, "container ready");
         Ok(container)
+    }
+}
+
+/// An endpoint on a network with these aliases.
+pub(crate) fn endpoint(aliases: &[String]) -> EndpointSettings {
+    EndpointSettings {
+        aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+        ..Default::default()
     }
 }
 
@@ -650,10 +718,7 @@ async fn create(
         ..Default::default()
     };
     let docker = engine.docker();
-    match docker
-        .create_container(Some(options.clone()), body.clone())
-        .await
-    {
+    match docker.create_container(Some(options.clone()), body.clone()).await {
         Ok(created) => return Ok(created.id),
         Err(err) if status_of(&err) == Some(404) => {}
         Err(err) => return Err(Error::engine("create", resource, err)),
@@ -761,28 +826,13 @@ mod tests {
         assert!(reason(Container::builder("busybox").memory("lots")).contains("\"lots\""));
         assert!(reason(Container::builder("busybox").cpus("x")).contains("cpus"));
         assert!(reason(Container::builder("busybox").env("A=B", "c")).contains("'='"));
+        assert!(reason(Container::builder("busybox").label("dockhand.owner.pid", "1")).contains("reserved"));
+        assert!(reason(Container::builder("busybox").wait_for(WaitFor::port(80))).contains(".expose(80)"));
+        assert!(reason(Container::builder("busybox").wait_for(WaitFor::http(80))).contains(".expose(80)"));
+        assert!(reason(Container::builder("busybox").wait_for(WaitFor::log_regex("("))).contains("regex"));
+        assert!(reason(Container::builder("busybox").copy_file("../x", vec![], 0o644)).contains(".."));
         assert!(
-            reason(Container::builder("busybox").label("dockhand.owner.pid", "1"))
-                .contains("reserved")
-        );
-        assert!(
-            reason(Container::builder("busybox").wait_for(WaitFor::port(80)))
-                .contains(".expose(80)")
-        );
-        assert!(
-            reason(Container::builder("busybox").wait_for(WaitFor::http(80)))
-                .contains(".expose(80)")
-        );
-        assert!(
-            reason(Container::builder("busybox").wait_for(WaitFor::log_regex("(")))
-                .contains("regex")
-        );
-        assert!(
-            reason(Container::builder("busybox").copy_file("../x", vec![], 0o644)).contains("..")
-        );
-        assert!(
-            reason(Container::builder("busybox").publish_on(80, "localhost", None))
-                .contains("IP address")
+            reason(Container::builder("busybox").publish_on(80, "localhost", None)).contains("IP address")
         );
         let udp = Container::builder("busybox")
             .expose(Port::udp(53))
@@ -793,10 +843,7 @@ mod tests {
     #[test]
     fn references_split_into_repo_and_tag() {
         assert_eq!(split_reference("busybox"), ("busybox", "latest"));
-        assert_eq!(
-            split_reference("postgres:16-alpine"),
-            ("postgres", "16-alpine")
-        );
+        assert_eq!(split_reference("postgres:16-alpine"), ("postgres", "16-alpine"));
         assert_eq!(
             split_reference("localhost:5000/app"),
             ("localhost:5000/app", "latest")

@@ -151,10 +151,9 @@ impl RestartPolicy {
             RestartPolicy::No => (RestartPolicyNameEnum::NO, None),
             RestartPolicy::Always => (RestartPolicyNameEnum::ALWAYS, None),
             RestartPolicy::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
-            RestartPolicy::OnFailure { max_retries } => (
-                RestartPolicyNameEnum::ON_FAILURE,
-                Some(i64::from(max_retries)),
-            ),
+            RestartPolicy::OnFailure { max_retries } => {
+                (RestartPolicyNameEnum::ON_FAILURE, Some(i64::from(max_retries)))
+            }
         };
         EngineRestart {
             name: Some(name),

@@ -195,12 +195,7 @@ impl ExecOutput {
 }
 
 /// Runs `exec` in container `id`; `resource` names the container for errors.
-pub(crate) async fn run(
-    docker: &Docker,
-    id: &str,
-    resource: &str,
-    exec: Exec,
-) -> Result<ExecOutput> {
+pub(crate) async fn run(docker: &Docker, id: &str, resource: &str, exec: Exec) -> Result<ExecOutput> {
     if exec.cmd.is_empty() {
         return Err(Error::invalid(
             format!("exec in {resource}"),

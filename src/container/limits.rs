@@ -29,9 +29,7 @@ pub(crate) fn parse_memory(text: &str) -> Result<i64, String> {
     let bytes = (value * scale).round();
     // The engine refuses limits below 6 MiB with an unhelpful message; say it here.
     if bytes < 6.0 * 1024.0 * 1024.0 {
-        return Err(format!(
-            "memory {text:?} is below the engine's minimum of 6m"
-        ));
+        return Err(format!("memory {text:?} is below the engine's minimum of 6m"));
     }
     if bytes > i64::MAX as f64 {
         return Err(format!("memory {text:?} is too large"));
@@ -43,12 +41,13 @@ pub(crate) fn parse_memory(text: &str) -> Result<i64, String> {
 pub(crate) fn parse_cpus(text: &str) -> Result<i64, String> {
     let t = text.trim();
     let cpus: f64 = match t.strip_suffix('m') {
-        Some(milli) => milli.parse::<f64>().map(|m| m / 1000.0).map_err(|_| {
-            format!("cpus {text:?} is not a number of millicpus; write e.g. \"500m\"")
-        })?,
-        None => t.parse().map_err(|_| {
-            format!("cpus {text:?} is not a number; write e.g. \"0.5\" or \"500m\"")
-        })?,
+        Some(milli) => milli
+            .parse::<f64>()
+            .map(|m| m / 1000.0)
+            .map_err(|_| format!("cpus {text:?} is not a number of millicpus; write e.g. \"500m\""))?,
+        None => t
+            .parse()
+            .map_err(|_| format!("cpus {text:?} is not a number; write e.g. \"0.5\" or \"500m\""))?,
     };
     if !cpus.is_finite() || cpus <= 0.0 {
         return Err(format!("cpus {text:?} must be more than 0"));

@@ -122,11 +122,7 @@ impl Logs {
 
     fn join(&self, only: Option<LogSource>) -> String {
         let mut out = String::new();
-        for line in self
-            .lines
-            .iter()
-            .filter(|l| only.is_none_or(|s| s == l.source))
-        {
+        for line in self.lines.iter().filter(|l| only.is_none_or(|s| s == l.source)) {
             out.push_str(&line.text);
             out.push('\n');
         }
@@ -145,9 +141,7 @@ pub(crate) struct LineSplitter {
 impl LineSplitter {
     pub(crate) fn feed(&mut self, frame: LogOutput, out: &mut VecDeque<LogLine>) {
         let (source, bytes) = match frame {
-            LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                (LogSource::Stdout, message)
-            }
+            LogOutput::StdOut { message } | LogOutput::Console { message } => (LogSource::Stdout, message),
             LogOutput::StdErr { message } => (LogSource::Stderr, message),
             LogOutput::StdIn { .. } => return,
         };
@@ -215,13 +209,7 @@ impl fmt::Debug for LogStream {
 }
 
 impl LogStream {
-    pub(crate) fn new(
-        docker: &Docker,
-        id: &str,
-        resource: String,
-        follow: bool,
-        tail: &str,
-    ) -> Self {
+    pub(crate) fn new(docker: &Docker, id: &str, resource: String, follow: bool, tail: &str) -> Self {
         let options = LogsOptions {
             follow,
             stdout: true,

@@ -3,7 +3,8 @@
 mod builder;
 mod config;
 pub(crate) mod exec;
-mod limits;
+mod files;
+pub(crate) mod limits;
 mod logs;
 mod ports;
 
@@ -12,12 +13,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bollard::models::{ContainerInspectResponse, ContainerState};
-use bollard::query_parameters::{
-    KillContainerOptions, RestartContainerOptions, StopContainerOptions,
+use bollard::models::{
+    ContainerInspectResponse, ContainerState, NetworkConnectRequest, NetworkDisconnectRequest,
 };
+use bollard::query_parameters::{KillContainerOptions, RestartContainerOptions, StopContainerOptions};
 use bollard::Docker;
-use once_cell::sync::Lazy;
 
 pub use builder::ContainerBuilder;
 pub use config::{Healthcheck, RestartPolicy};
@@ -28,13 +28,10 @@ pub use ports::{Port, Protocol};
 use crate::cleanup;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::network::Network;
+use crate::resource::Hold;
 use crate::wait::run::{wait, Target};
 use crate::wait::WaitFor;
-
-/// `DOCKHAND_KEEP=1` keeps every container for debugging instead of removing it.
-static KEEP_ALL: Lazy<bool> = Lazy::new(|| {
-    std::env::var("DOCKHAND_KEEP").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-});
 
 /// How long a drop during a panic waits for the container's last logs.
 const PANIC_LOG_WAIT: Duration = Duration::from_secs(3);
@@ -69,6 +66,8 @@ pub struct Container {
     image: String,
     published: Vec<Port>,
     ports: Mutex<HashMap<Port, u16>>,
+    /// Networks and volumes this container uses: let go only after it is removed.
+    holds: Mutex<Vec<Hold>>,
     armed: bool,
 }
 
@@ -98,6 +97,7 @@ impl Container {
         name: String,
         image: String,
         published: Vec<Port>,
+        holds: Vec<Hold>,
     ) -> Self {
         Container {
             engine,
@@ -106,8 +106,13 @@ impl Container {
             image,
             published,
             ports: Mutex::new(HashMap::new()),
+            holds: Mutex::new(holds),
             armed: true,
         }
+    }
+
+    fn take_holds(&self) -> Vec<Hold> {
+        std::mem::take(&mut *self.holds.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub(crate) fn docker(&self) -> &Docker {
@@ -177,14 +182,11 @@ impl Container {
     pub fn host_port(&self, port: impl Into<Port>) -> Result<u16> {
         let port = port.into();
         let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        ports
-            .get(&port)
-            .copied()
-            .ok_or_else(|| Error::PortNotExposed {
-                container: self.describe(),
-                port: port.to_string(),
-                published: self.published.iter().map(Port::to_string).collect(),
-            })
+        ports.get(&port).copied().ok_or_else(|| Error::PortNotExposed {
+            container: self.describe(),
+            port: port.to_string(),
+            published: self.published.iter().map(Port::to_string).collect(),
+        })
     }
 
     /// Host and host port of container port `port`, ready to connect to.
@@ -221,12 +223,7 @@ impl Container {
             return Ok(());
         }
         let inspected = self.inspect().await?;
-        let fresh = ports::host_ports(
-            inspected
-                .network_settings
-                .as_ref()
-                .and_then(|n| n.ports.as_ref()),
-        );
+        let fresh = ports::host_ports(inspected.network_settings.as_ref().and_then(|n| n.ports.as_ref()));
         *self.ports.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
     }
@@ -275,15 +272,9 @@ impl Container {
     }
 
     pub(crate) async fn last_log_lines(&self, n: usize) -> Result<Vec<String>> {
-        let lines = LogStream::new(
-            self.docker(),
-            &self.id,
-            self.describe(),
-            false,
-            &n.to_string(),
-        )
-        .collect_all()
-        .await?;
+        let lines = LogStream::new(self.docker(), &self.id, self.describe(), false, &n.to_string())
+            .collect_all()
+            .await?;
         Ok(lines.iter().map(LogLine::to_string).collect())
     }
 
@@ -472,6 +463,8 @@ impl Container {
     /// ```
     pub fn keep(mut self) -> String {
         self.armed = false;
+        // A kept container keeps its networks and volumes too.
+        std::mem::forget(self.take_holds());
         std::mem::take(&mut self.id)
     }
 
@@ -479,7 +472,8 @@ impl Container {
     /// gone, and returns the error that caused it.
     pub(crate) async fn fail_removing(mut self, err: Error) -> Error {
         self.armed = false;
-        if *KEEP_ALL {
+        if cleanup::keep_all() {
+            std::mem::forget(self.take_holds());
             eprintln!(
                 "dockhand: keeping failed container {} (DOCKHAND_KEEP is set)",
                 self.describe()
@@ -490,15 +484,166 @@ impl Container {
         err
     }
 
+    /// Joins a network while running, under these aliases (none: `&[]`). The
+    /// container keeps the network alive until it is removed itself.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container, net: &dockhand::Network) -> dockhand::Result<()> {
+    /// c.connect(net, &["cache"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(&self, network: &Network, aliases: &[&str]) -> Result<()> {
+        let aliases: Vec<String> = aliases.iter().map(|a| a.to_string()).collect();
+        self.connect_endpoint(network, &aliases).await
+    }
+
+    pub(crate) async fn connect_endpoint(&self, network: &Network, aliases: &[String]) -> Result<()> {
+        let request = NetworkConnectRequest {
+            container: self.id.clone(),
+            endpoint_config: Some(builder::endpoint(aliases)),
+        };
+        let resource = format!("{} to network {}", self.describe(), network.name());
+        self.docker()
+            .connect_network(network.id(), request)
+            .await
+            .map_err(|e| Error::engine("connect", resource, e))?;
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        if !holds.iter().any(|h| h.id == network.id()) {
+            holds.push(network.hold());
+        }
+        Ok(())
+    }
+
+    /// Leaves a network: a network partition for this container. The engine drops
+    /// its aliases; give them again to [`connect`](Self::connect) to heal.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container, net: &dockhand::Network) -> dockhand::Result<()> {
+    /// c.disconnect(net).await?;
+    /// c.connect(net, &["db"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn disconnect(&self, network: &Network) -> Result<()> {
+        let request = NetworkDisconnectRequest {
+            container: self.id.clone(),
+            force: Some(false),
+        };
+        let resource = format!("{} from network {}", self.describe(), network.name());
+        self.docker()
+            .disconnect_network(network.id(), request)
+            .await
+            .map_err(|e| Error::engine("disconnect", resource, e))
+    }
+
+    /// Writes a file (bytes, mode, owned by root) into the container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.copy_file_to("/etc/app.conf", b"x=1\n".to_vec(), 0o644).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_file_to(&self, path: &str, contents: impl Into<Vec<u8>>, mode: u32) -> Result<()> {
+        self.copy_file_to_owned(path, contents, mode, 0, 0).await
+    }
+
+    /// Writes a file with an owner (uid, gid) into the container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.copy_file_to_owned("/home/app/key", b"k".to_vec(), 0o600, 1000, 1000).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_file_to_owned(
+        &self,
+        path: &str,
+        contents: impl Into<Vec<u8>>,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> Result<()> {
+        let spec = files::FileSpec::Bytes {
+            path: path.to_string(),
+            data: contents.into(),
+            mode,
+            uid,
+            gid,
+        };
+        self.upload(&[spec]).await
+    }
+
+    /// Copies a host file or directory (modes and symlinks kept) to `dest` in the
+    /// container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.copy_host_path_to("tests/data", "/srv/data").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_host_path_to(&self, host_path: impl AsRef<std::path::Path>, dest: &str) -> Result<()> {
+        let spec = files::FileSpec::HostPath {
+            host: host_path.as_ref().to_path_buf(),
+            dest: dest.to_string(),
+        };
+        self.upload(&[spec]).await
+    }
+
+    async fn upload(&self, specs: &[files::FileSpec]) -> Result<()> {
+        let tar = files::pack(specs, &self.describe())?;
+        files::upload(self.docker(), &self.id, tar, &self.describe()).await
+    }
+
+    /// Reads a file out of the container. A missing path is an error for which
+    /// [`Error::is_not_found`] holds.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let hosts = c.copy_file_from("/etc/hosts").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_file_from(&self, path: &str) -> Result<Vec<u8>> {
+        let tar = files::download(self.docker(), &self.id, path, &self.describe()).await?;
+        files::single_file(&tar, path, &self.describe())
+    }
+
+    /// A directory (or file) of the container as a tar archive.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let tar = c.copy_dir_from("/var/log").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_dir_from(&self, path: &str) -> Result<Vec<u8>> {
+        files::download(self.docker(), &self.id, path, &self.describe()).await
+    }
+
+    /// Unpacks a directory (or file) of the container into `host_dir`, created if
+    /// missing.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.copy_dir_to_host("/var/log", "target/container-logs").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_dir_to_host(&self, path: &str, host_dir: impl AsRef<std::path::Path>) -> Result<()> {
+        let tar = self.copy_dir_from(path).await?;
+        let host_dir = host_dir.as_ref();
+        let io = |source| Error::Io {
+            operation: "unpack into host directory",
+            resource: format!("{} (from path {path} of {})", host_dir.display(), self.describe()),
+            source,
+        };
+        std::fs::create_dir_all(host_dir).map_err(io)?;
+        tar::Archive::new(tar.as_slice()).unpack(host_dir).map_err(io)
+    }
+
     fn print_last_logs_blocking(&self) {
         let id = self.id.clone();
-        let fetched =
-            cleanup::run_blocking(self.engine.endpoint(), PANIC_LOG_WAIT, move |docker| {
-                Box::pin(async move {
-                    let stream = LogStream::new(&docker, &id, id.clone(), false, "50");
-                    stream.collect_all().await
-                })
-            });
+        let fetched = cleanup::run_blocking(self.engine.endpoint(), PANIC_LOG_WAIT, move |docker| {
+            Box::pin(async move {
+                let stream = LogStream::new(&docker, &id, id.clone(), false, "50");
+                stream.collect_all().await
+            })
+        });
         match fetched {
             Some(Ok(lines)) => {
                 eprintln!(
@@ -511,10 +656,7 @@ impl Container {
                 }
                 eprintln!("--- end of logs of {} ---", self.describe());
             }
-            Some(Err(err)) => eprintln!(
-                "dockhand: could not read logs of {}: {err}",
-                self.describe()
-            ),
+            Some(Err(err)) => eprintln!("dockhand: could not read logs of {}: {err}", self.describe()),
             None => eprintln!(
                 "dockhand: logs of {} did not arrive within {PANIC_LOG_WAIT:?}",
                 self.describe()
@@ -531,17 +673,16 @@ impl Drop for Container {
         if std::thread::panicking() {
             self.print_last_logs_blocking();
         }
-        if *KEEP_ALL {
+        if cleanup::keep_all() {
+            std::mem::forget(self.take_holds());
             eprintln!(
                 "dockhand: keeping container {} (DOCKHAND_KEEP is set)",
                 self.describe()
             );
             return;
         }
-        cleanup::submit(
-            self.engine.endpoint(),
-            cleanup::remove_container_job(self.id.clone()),
-        );
+        let job = cleanup::remove_container_job(self.id.clone(), self.take_holds());
+        cleanup::submit(self.engine.endpoint(), job);
     }
 }
 

@@ -52,24 +52,9 @@ impl BuildContext {
     /// ```
     /// let ctx = dockhand::BuildContext::new("FROM scratch\n").file_owned("data", vec![], 0o600, 999, 999);
     /// ```
-    pub fn file_owned(
-        self,
-        path: &str,
-        contents: impl Into<Vec<u8>>,
-        mode: u32,
-        uid: u64,
-        gid: u64,
-    ) -> Self {
+    pub fn file_owned(self, path: &str, contents: impl Into<Vec<u8>>, mode: u32, uid: u64, gid: u64) -> Self {
         let data = contents.into();
-        self.entry(
-            path,
-            Entry::File {
-                data,
-                mode,
-                uid,
-                gid,
-            },
-        )
+        self.entry(path, Entry::File { data, mode, uid, gid })
     }
 
     /// Adds a directory with a mode (`0o1777` for a `/tmp`).

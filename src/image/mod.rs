@@ -50,20 +50,18 @@ impl BuildContext {
             forcerm: true,
             ..Default::default()
         };
-        let mut output =
-            engine
-                .docker()
-                .build_image(options, None, Some(bollard::body_full(tar.into())));
+        let mut output = engine
+            .docker()
+            .build_image(options, None, Some(bollard::body_full(tar.into())));
         let mut last_lines: VecDeque<String> = VecDeque::new();
         let mut step: Option<String> = None;
         let mut id: Option<String> = None;
-        let fail =
-            |message: String, step: Option<String>, lines: &VecDeque<String>| Error::BuildFailed {
-                image: tag.to_string(),
-                step,
-                message,
-                output: lines.iter().cloned().collect(),
-            };
+        let fail = |message: String, step: Option<String>, lines: &VecDeque<String>| Error::BuildFailed {
+            image: tag.to_string(),
+            step,
+            message,
+            output: lines.iter().cloned().collect(),
+        };
         while let Some(event) = output.next().await {
             let event = match event {
                 Ok(event) => event,
@@ -82,9 +80,7 @@ impl BuildContext {
                 }
             }
             if let Some(detail) = event.error_detail {
-                let message = detail
-                    .message
-                    .unwrap_or_else(|| "unknown build error".into());
+                let message = detail.message.unwrap_or_else(|| "unknown build error".into());
                 return Err(fail(message, step, &last_lines));
             }
             if let Some(image) = event.aux {

@@ -103,14 +103,7 @@ impl HttpWait {
     /// One attempt: Ok(true) ready, Ok(false) answered but not as wanted (with
     /// why), Err when no answer came.
     pub(crate) async fn attempt(&self, host: &str, host_port: u16) -> Result<(), String> {
-        let response = request(
-            host,
-            host_port,
-            &self.method,
-            &self.path,
-            Duration::from_secs(2),
-        )
-        .await?;
+        let response = request(host, host_port, &self.method, &self.path, Duration::from_secs(2)).await?;
         let status_ok = match self.status {
             Some(s) => response.status == s,
             None => (200..300).contains(&response.status),
@@ -120,10 +113,7 @@ impl HttpWait {
         }
         if let Some(check) = &self.body {
             if !check(&response.body) {
-                return Err(format!(
-                    "answered {} but the body did not match",
-                    response.status
-                ));
+                return Err(format!("answered {} but the body did not match", response.status));
             }
         }
         Ok(())
@@ -222,8 +212,7 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
         let eol = find(data, b"\r\n").ok_or("truncated chunked body")?;
         let size_text = String::from_utf8_lossy(&data[..eol]);
         let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| format!("bad chunk size {size_hex:?}"))?;
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| format!("bad chunk size {size_hex:?}"))?;
         data = &data[eol + 2..];
         if size == 0 {
             return Ok(out);

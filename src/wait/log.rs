@@ -81,9 +81,7 @@ impl LogWait {
     /// The compiled matcher, or why the pattern is invalid.
     pub(crate) fn matcher(&self) -> Result<Matcher, String> {
         let test = match &self.pattern {
-            Pattern::Substring(s) if s.is_empty() => {
-                return Err("the log text to wait for is empty".into())
-            }
+            Pattern::Substring(s) if s.is_empty() => return Err("the log text to wait for is empty".into()),
             Pattern::Substring(s) => Test::Substring(s.clone()),
             Pattern::Regex(r) => {
                 Test::Regex(Regex::new(r).map_err(|e| format!("invalid log regex {r:?}: {e}"))?)
@@ -150,10 +148,7 @@ mod tests {
 
     #[test]
     fn substring_respects_stream() {
-        let m = LogWait::substring("ready".into())
-            .on_stderr()
-            .matcher()
-            .unwrap();
+        let m = LogWait::substring("ready".into()).on_stderr().matcher().unwrap();
         assert!(m.matches(&line(LogSource::Stderr, "server ready now")));
         assert!(!m.matches(&line(LogSource::Stdout, "server ready now")));
         assert!(!m.matches(&line(LogSource::Stderr, "starting")));

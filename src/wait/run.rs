@@ -97,8 +97,7 @@ fn check<'a>(
     match condition {
         WaitFor::Log(log) => async move {
             let matcher = log.matcher().map_err(NotReadyReason::ProbeFailed)?;
-            feed.wait_for(|line| matcher.matches(line), log.needed())
-                .await;
+            feed.wait_for(|line| matcher.matches(line), log.needed()).await;
             Ok(())
         }
         .boxed(),
@@ -142,14 +141,7 @@ fn check<'a>(
         WaitFor::Command(cmd) => async move {
             let mut pause = Backoff::new(50, 500);
             loop {
-                match exec::run(
-                    target.docker,
-                    target.id,
-                    target.resource,
-                    Exec::new(cmd.clone()),
-                )
-                .await
-                {
+                match exec::run(target.docker, target.id, target.resource, Exec::new(cmd.clone())).await {
                     Ok(out) if out.success() => return Ok(()),
                     // The engine could not run the program at all: retrying will not help.
                     Ok(out) if out.exit_code == 126 || out.exit_code == 127 => {
@@ -273,13 +265,7 @@ impl LogFeed {
     }
 
     async fn pump(&self, target: &Target<'_>) {
-        let mut stream = LogStream::new(
-            target.docker,
-            target.id,
-            target.resource.to_string(),
-            true,
-            "all",
-        );
+        let mut stream = LogStream::new(target.docker, target.id, target.resource.to_string(), true, "all");
         while let Some(Ok(line)) = stream.next_line().await {
             let count = {
                 let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());

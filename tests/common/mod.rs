@@ -55,3 +55,20 @@ fn rand_suffix() -> String {
         .subsec_nanos();
     format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Whether the engine has an object of `kind` (network, volume) by that name.
+pub fn object_exists(kind: &str, name: &str) -> bool {
+    Command::new("docker")
+        .args([kind, "inspect", name])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Waits for the cleanup worker to finish everything handed to it so far.
+pub fn settle() {
+    assert!(
+        dockhand::wait_for_cleanup(Duration::from_secs(30)),
+        "cleanup did not finish"
+    );
+}
