@@ -40,6 +40,7 @@ mod engine;
 mod error;
 mod exit_hook;
 mod image;
+mod inventory;
 pub mod labels;
 mod network;
 mod resource;
@@ -54,6 +55,7 @@ pub use container::{
 pub use engine::{Engine, EngineKind};
 pub use error::{Error, NotReady, NotReadyReason, Result};
 pub use image::BuildContext;
+pub use inventory::{ManagedObject, ObjectKind, RemovalReport, Scope};
 pub use labels::session_id;
 pub use network::{Network, NetworkBuilder};
 pub use volume::{Mount, Volume, VolumeBuilder};

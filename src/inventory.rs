@@ -1,0 +1,332 @@
+//! What dockhand created in an engine: listing, existence and removal of managed
+//! objects, scoped to dockhand's labels unless the caller asks for more.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use bollard::query_parameters::{
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions, RemoveImageOptions,
+};
+use futures_util::future::join_all;
+
+use crate::cleanup::{remove_container, retry_while_in_use};
+use crate::engine::Engine;
+use crate::error::{status_of, Error, Result};
+use crate::labels;
+
+/// The kinds of engine objects dockhand manages.
+///
+/// ```
+/// assert_eq!(dockhand::ObjectKind::Volume.to_string(), "volume");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectKind {
+    /// A container.
+    Container,
+    /// A network.
+    Network,
+    /// A volume.
+    Volume,
+    /// An image.
+    Image,
+}
+
+impl ObjectKind {
+    /// Every kind, in removal order: containers first, since they hold the rest.
+    pub const ALL: [ObjectKind; 4] = [
+        ObjectKind::Container,
+        ObjectKind::Network,
+        ObjectKind::Volume,
+        ObjectKind::Image,
+    ];
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ObjectKind::Container => "container",
+            ObjectKind::Network => "network",
+            ObjectKind::Volume => "volume",
+            ObjectKind::Image => "image",
+        })
+    }
+}
+
+/// Which objects a listing covers.
+///
+/// ```
+/// let scope = dockhand::Scope::Session;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scope {
+    /// Objects created by this process.
+    Session,
+    /// Objects created by any dockhand process (`dockhand.managed`), including
+    /// other test binaries running right now.
+    Managed,
+    /// Every object in the engine, dockhand's or not (listing only).
+    Everything,
+}
+
+/// One object found in the engine.
+///
+/// ```no_run
+/// # async fn demo(engine: &dockhand::Engine) -> dockhand::Result<()> {
+/// for obj in engine.list(dockhand::ObjectKind::Container, dockhand::Scope::Session).await? {
+///     println!("{} {} owned by pid {:?}", obj.kind, obj.name, obj.owner_pid());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedObject {
+    /// What it is.
+    pub kind: ObjectKind,
+    /// The engine's id (for volumes, the name).
+    pub id: String,
+    /// Its name (for images, the first tag or the id).
+    pub name: String,
+    /// All its labels.
+    pub labels: HashMap<String, String>,
+    /// For containers, the image; for images, every tag.
+    pub detail: String,
+}
+
+impl ManagedObject {
+    /// The pid of the process that created it, from its labels.
+    ///
+    /// ```
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: [("dockhand.owner.pid".to_string(), "42".to_string())].into(), detail: String::new() };
+    /// assert_eq!(obj.owner_pid(), Some(42));
+    /// ```
+    pub fn owner_pid(&self) -> Option<u32> {
+        self.labels.get(labels::OWNER_PID)?.parse().ok()
+    }
+
+    /// The session that created it.
+    ///
+    /// ```
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: Default::default(), detail: String::new() };
+    /// assert_eq!(obj.session(), None);
+    /// ```
+    pub fn session(&self) -> Option<&str> {
+        self.labels.get(labels::SESSION).map(String::as_str)
+    }
+
+    /// Unix time of creation, from its labels.
+    ///
+    /// ```
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: [("dockhand.created".to_string(), "1700000000".to_string())].into(), detail: String::new() };
+    /// assert_eq!(obj.created(), Some(1_700_000_000));
+    /// ```
+    pub fn created(&self) -> Option<u64> {
+        self.labels.get(labels::CREATED)?.parse().ok()
+    }
+}
+
+/// What a removal did, per object.
+///
+/// ```
+/// let report = dockhand::RemovalReport::default();
+/// assert!(report.removed.is_empty() && report.failed.is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RemovalReport {
+    /// Objects removed (or already gone).
+    pub removed: Vec<ManagedObject>,
+    /// Objects that could not be removed, with why.
+    pub failed: Vec<(ManagedObject, String)>,
+}
+
+fn label_filter(scope: Scope) -> Option<HashMap<String, Vec<String>>> {
+    let value = match scope {
+        Scope::Session => format!("{}={}", labels::SESSION, labels::session_id()),
+        Scope::Managed => format!("{}=true", labels::MANAGED),
+        Scope::Everything => return None,
+    };
+    Some(HashMap::from([("label".to_string(), vec![value])]))
+}
+
+impl Engine {
+    /// Lists objects of one kind in a scope.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let engine = dockhand::Engine::connect().await?;
+    /// let mine = engine.list(dockhand::ObjectKind::Network, dockhand::Scope::Session).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn list(&self, kind: ObjectKind, scope: Scope) -> Result<Vec<ManagedObject>> {
+        let filters = label_filter(scope);
+        let docker = self.docker();
+        let failed = |e| Error::engine("list", format!("{kind}s"), e);
+        let objects = match kind {
+            ObjectKind::Container => docker
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters,
+                    ..Default::default()
+                }))
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .map(|c| {
+                    let id = c.id.unwrap_or_default();
+                    let name = c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_else(|| id.clone());
+                    ManagedObject {
+                        kind,
+                        id,
+                        name,
+                        labels: c.labels.unwrap_or_default(),
+                        detail: c.image.unwrap_or_default(),
+                    }
+                })
+                .collect(),
+            ObjectKind::Network => docker
+                .list_networks(Some(ListNetworksOptions { filters }))
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .map(|n| ManagedObject {
+                    kind,
+                    id: n.id.unwrap_or_default(),
+                    name: n.name.unwrap_or_default(),
+                    labels: n.labels.unwrap_or_default(),
+                    detail: n.driver.unwrap_or_default(),
+                })
+                .collect(),
+            ObjectKind::Volume => docker
+                .list_volumes(Some(ListVolumesOptions { filters }))
+                .await
+                .map_err(failed)?
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| ManagedObject {
+                    kind,
+                    id: v.name.clone(),
+                    name: v.name,
+                    labels: v.labels,
+                    detail: v.driver,
+                })
+                .collect(),
+            ObjectKind::Image => docker
+                .list_images(Some(ListImagesOptions {
+                    filters,
+                    ..Default::default()
+                }))
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .map(|i| ManagedObject {
+                    kind,
+                    name: i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone()),
+                    id: i.id,
+                    labels: i.labels,
+                    detail: i.repo_tags.join(","),
+                })
+                .collect(),
+        };
+        Ok(objects)
+    }
+
+    /// Whether an object of this kind exists under this id or name.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: &dockhand::Engine) -> dockhand::Result<()> {
+    /// assert!(!engine.exists(dockhand::ObjectKind::Volume, "no-such-volume").await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn exists(&self, kind: ObjectKind, id_or_name: &str) -> Result<bool> {
+        let docker = self.docker();
+        let answer = match kind {
+            ObjectKind::Container => docker.inspect_container(id_or_name, None).await.map(|_| ()),
+            ObjectKind::Network => docker.inspect_network(id_or_name, None).await.map(|_| ()),
+            ObjectKind::Volume => docker.inspect_volume(id_or_name).await.map(|_| ()),
+            ObjectKind::Image => docker.inspect_image(id_or_name).await.map(|_| ()),
+        };
+        match answer {
+            Ok(()) => Ok(true),
+            Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(Error::engine("inspect", format!("{kind} {id_or_name}"), e)),
+        }
+    }
+
+    /// Removes these objects: containers first (forced), then networks, volumes
+    /// and images, each kind in parallel. Already-gone objects count as removed.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: &dockhand::Engine) -> dockhand::Result<()> {
+    /// let mine = engine.list(dockhand::ObjectKind::Container, dockhand::Scope::Session).await?;
+    /// let report = engine.remove_objects(mine).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn remove_objects(&self, objects: Vec<ManagedObject>) -> RemovalReport {
+        let mut report = RemovalReport::default();
+        for kind in ObjectKind::ALL {
+            let batch: Vec<ManagedObject> = objects.iter().filter(|o| o.kind == kind).cloned().collect();
+            let results = join_all(batch.iter().map(|o| self.remove_one(o))).await;
+            for (object, result) in batch.into_iter().zip(results) {
+                match result {
+                    Ok(()) => report.removed.push(object),
+                    Err(e) => report.failed.push((object, e.to_string())),
+                }
+            }
+        }
+        report
+    }
+
+    async fn remove_one(&self, object: &ManagedObject) -> std::result::Result<(), bollard::errors::Error> {
+        let docker = self.docker();
+        match object.kind {
+            ObjectKind::Container => remove_container(docker, &object.id).await,
+            ObjectKind::Network => retry_while_in_use(|| docker.remove_network(&object.id)).await,
+            ObjectKind::Volume => {
+                retry_while_in_use(|| {
+                    docker.remove_volume(&object.id, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                })
+                .await
+            }
+            ObjectKind::Image => {
+                let options = RemoveImageOptions {
+                    force: true,
+                    ..Default::default()
+                };
+                match docker.remove_image(&object.id, Some(options), None).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if status_of(&e) == Some(404) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Removes every object of this process (`Scope::Session`) or of every
+    /// dockhand process (`Scope::Managed` — careful: that includes test binaries
+    /// running right now; the sweeper is the safe way to clean up after dead
+    /// ones). `Scope::Everything` is refused.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: &dockhand::Engine) -> dockhand::Result<()> {
+    /// let report = engine.prune(dockhand::Scope::Session).await?;
+    /// println!("removed {}", report.removed.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn prune(&self, scope: Scope) -> Result<RemovalReport> {
+        if scope == Scope::Everything {
+            return Err(Error::invalid(
+                "prune",
+                "pruning every object in the engine is refused; use Scope::Session or Scope::Managed",
+            ));
+        }
+        let mut all = Vec::new();
+        for kind in ObjectKind::ALL {
+            all.extend(self.list(kind, scope).await?);
+        }
+        Ok(self.remove_objects(all).await)
+    }
+}
