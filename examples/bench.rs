@@ -7,6 +7,11 @@
 //! returns at once and removes in the background; between runs the bench waits
 //! for that background work (untimed) so runs do not overlap.
 //!
+//! Two more lines measure cleanup: `watcher_first_start` (what starting the
+//! watcher adds to a process's first container, from fresh processes with the
+//! watcher on and off) and `churn` (200 sequential start/drop cycles and 32
+//! parallel ones, then the managed objects left in the engine).
+//!
 //! `BENCH_SCALE=0.2` runs a fifth of the iterations (a quick look);
 //! `BENCH_ONLY=start_ready,exec` runs only the named workloads.
 
@@ -30,6 +35,9 @@ const HTTPD_CMD: [&str; 4] = ["httpd", "-f", "-p", "8080"];
 
 #[tokio::main]
 async fn main() -> dockhand::Result<()> {
+    if std::env::args().any(|a| a == "--first-start") {
+        return first_start().await;
+    }
     let scale: f64 = std::env::var("BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -129,6 +137,72 @@ async fn main() -> dockhand::Result<()> {
     }
     report("exec", &d, &b);
     c.remove().await?;
+
+    if runs_of("watcher_first_start", 1) > 0 {
+        watcher_cost(runs(10));
+    }
+    if runs_of("churn", 1) > 0 {
+        churn(image, runs(200), 32).await?;
+    }
+    Ok(())
+}
+
+/// Child mode: connect and start one container in a fresh process; print ms.
+async fn first_start() -> dockhand::Result<()> {
+    let t = Instant::now();
+    let image = busybox_fixture::BUSYBOX;
+    let c = Container::builder(image).cmd(["sleep", "60"]).start().await?;
+    println!("{:.3}", ms(t));
+    c.remove().await
+}
+
+fn watcher_cost(runs: usize) {
+    let exe = std::env::current_exe().expect("own path");
+    let sample = |watcher: &str| {
+        let out = std::process::Command::new(&exe)
+            .arg("--first-start")
+            .env("DOCKHAND_WATCHER", watcher)
+            .env("DOCKHAND_SWEEP", "0")
+            .output()
+            .expect("child bench");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<f64>()
+            .expect("child figure")
+    };
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        on.push(sample("1"));
+        off.push(sample("0"));
+    }
+    let (on, off) = (median(&on), median(&off));
+    println!(
+        "{{\"workload\":\"watcher_first_start\",\"with_watcher_ms\":{on:.2},\"without_watcher_ms\":{off:.2},\"added_ms\":{:.2},\"runs\":{runs}}}",
+        on - off
+    );
+}
+
+async fn churn(image: &str, cycles: usize, parallel: usize) -> dockhand::Result<()> {
+    let t = Instant::now();
+    for _ in 0..cycles {
+        drop(Container::builder(image).cmd(["sleep", "60"]).start().await?);
+    }
+    let started = futures_util::future::join_all(
+        (0..parallel).map(|_| async { Container::builder(image).cmd(["sleep", "60"]).start().await }),
+    )
+    .await;
+    drop(started);
+    settle();
+    let elapsed = ms(t);
+    let engine = dockhand::Engine::connect().await?;
+    let mut left = 0;
+    for kind in dockhand::ObjectKind::ALL {
+        left += engine.list(kind, dockhand::Scope::Session).await?.len();
+    }
+    println!(
+        "{{\"workload\":\"churn\",\"cycles\":{cycles},\"parallel\":{parallel},\"total_ms\":{elapsed:.0},\"objects_left\":{left}}}"
+    );
+    assert_eq!(left, 0, "churn left objects behind");
     Ok(())
 }
 

@@ -25,8 +25,14 @@ const EXIT_FLUSH: Duration = Duration::from_secs(30);
 /// Work for the worker: given a client connected to the job's engine, do it.
 pub(crate) type Job = Box<dyn FnOnce(Docker) -> BoxFuture<'static, ()> + Send>;
 
+/// What the worker is handed: a job for an engine, or a task of its own.
+enum Work {
+    Job(String, Job),
+    Task(BoxFuture<'static, ()>),
+}
+
 struct Worker {
-    tx: mpsc::UnboundedSender<(String, Job)>,
+    tx: mpsc::UnboundedSender<Work>,
     pending: Arc<Pending>,
 }
 
@@ -69,7 +75,7 @@ impl Pending {
 static WORKER: Lazy<Option<Worker>> = Lazy::new(start_worker);
 
 fn start_worker() -> Option<Worker> {
-    let (tx, rx) = mpsc::unbounded_channel::<(String, Job)>();
+    let (tx, rx) = mpsc::unbounded_channel::<Work>();
     let pending = Arc::new(Pending::default());
     let worker_pending = pending.clone();
     let spawned = std::thread::Builder::new()
@@ -77,7 +83,7 @@ fn start_worker() -> Option<Worker> {
         .spawn(move || run(rx, worker_pending));
     match spawned {
         Ok(_) => {
-            if !crate::exit_hook::register(flush_at_exit) {
+            if !crate::hooks::at_exit(flush_at_exit) {
                 tracing::warn!(
                     "could not register the exit hook; removals still running at exit may be cut short"
                 );
@@ -91,7 +97,7 @@ fn start_worker() -> Option<Worker> {
     }
 }
 
-fn run(mut rx: mpsc::UnboundedReceiver<(String, Job)>, pending: Arc<Pending>) {
+fn run(mut rx: mpsc::UnboundedReceiver<Work>, pending: Arc<Pending>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -101,7 +107,14 @@ fn run(mut rx: mpsc::UnboundedReceiver<(String, Job)>, pending: Arc<Pending>) {
     };
     runtime.block_on(async move {
         let mut clients: HashMap<String, Docker> = HashMap::new();
-        while let Some((endpoint, job)) = rx.recv().await {
+        while let Some(work) = rx.recv().await {
+            let (endpoint, job) = match work {
+                Work::Job(endpoint, job) => (endpoint, job),
+                Work::Task(task) => {
+                    tokio::spawn(task);
+                    continue;
+                }
+            };
             let client = match clients.get(&endpoint) {
                 Some(c) => Some(c.clone()),
                 None => match crate::engine::client_for(&endpoint) {
@@ -131,6 +144,7 @@ fn run(mut rx: mpsc::UnboundedReceiver<(String, Job)>, pending: Arc<Pending>) {
 
 extern "C" fn flush_at_exit() {
     let _ = std::panic::catch_unwind(|| {
+        crate::shared::release_all();
         if !wait_for_cleanup(EXIT_FLUSH) {
             eprintln!(
                 "dockhand: removals still running after {EXIT_FLUSH:?} at exit; the sweeper will finish them"
@@ -144,11 +158,20 @@ pub(crate) fn submit(endpoint: &str, job: Job) {
     match WORKER.as_ref() {
         Some(worker) => {
             worker.pending.add();
-            if worker.tx.send((endpoint.to_string(), job)).is_err() {
+            if worker.tx.send(Work::Job(endpoint.to_string(), job)).is_err() {
                 worker.pending.done();
             }
         }
         None => tracing::warn!("no cleanup worker; a dropped object is left to the sweeper"),
+    }
+}
+
+/// Runs a long-lived task (a signal listener) on the worker's runtime; it is not
+/// counted as pending work. False when there is no worker.
+pub(crate) fn spawn_task(task: BoxFuture<'static, ()>) -> bool {
+    match WORKER.as_ref() {
+        Some(worker) => worker.tx.send(Work::Task(task)).is_ok(),
+        None => false,
     }
 }
 

@@ -7,6 +7,7 @@ use std::fmt;
 use bollard::query_parameters::{
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions, RemoveImageOptions,
 };
+use bollard::Docker;
 use futures_util::future::join_all;
 
 use crate::cleanup::{remove_container, retry_while_in_use};
@@ -90,13 +91,15 @@ pub struct ManagedObject {
     pub labels: HashMap<String, String>,
     /// For containers, the image; for images, every tag.
     pub detail: String,
+    /// For containers, published ports as `127.0.0.1:32768->8080/tcp`.
+    pub ports: Vec<String>,
 }
 
 impl ManagedObject {
     /// The pid of the process that created it, from its labels.
     ///
     /// ```
-    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: [("dockhand.owner.pid".to_string(), "42".to_string())].into(), detail: String::new() };
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: [("dockhand.owner.pid".to_string(), "42".to_string())].into(), detail: String::new(), ports: vec![] };
     /// assert_eq!(obj.owner_pid(), Some(42));
     /// ```
     pub fn owner_pid(&self) -> Option<u32> {
@@ -106,7 +109,7 @@ impl ManagedObject {
     /// The session that created it.
     ///
     /// ```
-    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: Default::default(), detail: String::new() };
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: Default::default(), detail: String::new(), ports: vec![] };
     /// assert_eq!(obj.session(), None);
     /// ```
     pub fn session(&self) -> Option<&str> {
@@ -116,7 +119,7 @@ impl ManagedObject {
     /// Unix time of creation, from its labels.
     ///
     /// ```
-    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: [("dockhand.created".to_string(), "1700000000".to_string())].into(), detail: String::new() };
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: [("dockhand.created".to_string(), "1700000000".to_string())].into(), detail: String::new(), ports: vec![] };
     /// assert_eq!(obj.created(), Some(1_700_000_000));
     /// ```
     pub fn created(&self) -> Option<u64> {
@@ -138,9 +141,9 @@ pub struct RemovalReport {
     pub failed: Vec<(ManagedObject, String)>,
 }
 
-fn label_filter(scope: Scope) -> Option<HashMap<String, Vec<String>>> {
+fn label_filter(scope: Scope, session: &str) -> Option<HashMap<String, Vec<String>>> {
     let value = match scope {
-        Scope::Session => format!("{}={}", labels::SESSION, labels::session_id()),
+        Scope::Session => format!("{}={session}", labels::SESSION),
         Scope::Managed => format!("{}=true", labels::MANAGED),
         Scope::Everything => return None,
     };
@@ -157,81 +160,7 @@ impl Engine {
     /// # Ok(()) }
     /// ```
     pub async fn list(&self, kind: ObjectKind, scope: Scope) -> Result<Vec<ManagedObject>> {
-        let filters = label_filter(scope);
-        let docker = self.docker();
-        let failed = |e| Error::engine("list", format!("{kind}s"), e);
-        let objects = match kind {
-            ObjectKind::Container => docker
-                .list_containers(Some(ListContainersOptions {
-                    all: true,
-                    filters,
-                    ..Default::default()
-                }))
-                .await
-                .map_err(failed)?
-                .into_iter()
-                .map(|c| {
-                    let id = c.id.unwrap_or_default();
-                    let name = c
-                        .names
-                        .and_then(|n| n.into_iter().next())
-                        .map(|n| n.trim_start_matches('/').to_string())
-                        .unwrap_or_else(|| id.clone());
-                    ManagedObject {
-                        kind,
-                        id,
-                        name,
-                        labels: c.labels.unwrap_or_default(),
-                        detail: c.image.unwrap_or_default(),
-                    }
-                })
-                .collect(),
-            ObjectKind::Network => docker
-                .list_networks(Some(ListNetworksOptions { filters }))
-                .await
-                .map_err(failed)?
-                .into_iter()
-                .map(|n| ManagedObject {
-                    kind,
-                    id: n.id.unwrap_or_default(),
-                    name: n.name.unwrap_or_default(),
-                    labels: n.labels.unwrap_or_default(),
-                    detail: n.driver.unwrap_or_default(),
-                })
-                .collect(),
-            ObjectKind::Volume => docker
-                .list_volumes(Some(ListVolumesOptions { filters }))
-                .await
-                .map_err(failed)?
-                .volumes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|v| ManagedObject {
-                    kind,
-                    id: v.name.clone(),
-                    name: v.name,
-                    labels: v.labels,
-                    detail: v.driver,
-                })
-                .collect(),
-            ObjectKind::Image => docker
-                .list_images(Some(ListImagesOptions {
-                    filters,
-                    ..Default::default()
-                }))
-                .await
-                .map_err(failed)?
-                .into_iter()
-                .map(|i| ManagedObject {
-                    kind,
-                    name: i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone()),
-                    id: i.id,
-                    labels: i.labels,
-                    detail: i.repo_tags.join(","),
-                })
-                .collect(),
-        };
-        Ok(objects)
+        list_on(self.docker(), kind, scope, labels::session_id()).await
     }
 
     /// Whether an object of this kind exists under this id or name.
@@ -266,43 +195,7 @@ impl Engine {
     /// # Ok(()) }
     /// ```
     pub async fn remove_objects(&self, objects: Vec<ManagedObject>) -> RemovalReport {
-        let mut report = RemovalReport::default();
-        for kind in ObjectKind::ALL {
-            let batch: Vec<ManagedObject> = objects.iter().filter(|o| o.kind == kind).cloned().collect();
-            let results = join_all(batch.iter().map(|o| self.remove_one(o))).await;
-            for (object, result) in batch.into_iter().zip(results) {
-                match result {
-                    Ok(()) => report.removed.push(object),
-                    Err(e) => report.failed.push((object, e.to_string())),
-                }
-            }
-        }
-        report
-    }
-
-    async fn remove_one(&self, object: &ManagedObject) -> std::result::Result<(), bollard::errors::Error> {
-        let docker = self.docker();
-        match object.kind {
-            ObjectKind::Container => remove_container(docker, &object.id).await,
-            ObjectKind::Network => retry_while_in_use(|| docker.remove_network(&object.id)).await,
-            ObjectKind::Volume => {
-                retry_while_in_use(|| {
-                    docker.remove_volume(&object.id, None::<bollard::query_parameters::RemoveVolumeOptions>)
-                })
-                .await
-            }
-            ObjectKind::Image => {
-                let options = RemoveImageOptions {
-                    force: true,
-                    ..Default::default()
-                };
-                match docker.remove_image(&object.id, Some(options), None).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if status_of(&e) == Some(404) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
-        }
+        remove_on(self.docker(), objects).await
     }
 
     /// Removes every object of this process (`Scope::Session`) or of every
@@ -328,5 +221,156 @@ impl Engine {
             all.extend(self.list(kind, scope).await?);
         }
         Ok(self.remove_objects(all).await)
+    }
+}
+
+/// Lists objects of one kind; `session` is the session `Scope::Session` means.
+pub(crate) async fn list_on(
+    docker: &Docker,
+    kind: ObjectKind,
+    scope: Scope,
+    session: &str,
+) -> Result<Vec<ManagedObject>> {
+    let filters = label_filter(scope, session);
+    let failed = |e| Error::engine("list", format!("{kind}s"), e);
+    let objects = match kind {
+        ObjectKind::Container => docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|c| {
+                let id = c.id.unwrap_or_default();
+                let name = c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_else(|| id.clone());
+                ManagedObject {
+                    kind,
+                    id,
+                    name,
+                    labels: c.labels.unwrap_or_default(),
+                    detail: c.image.unwrap_or_default(),
+                    ports: c
+                        .ports
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| match (p.ip, p.public_port) {
+                            (Some(ip), Some(public)) => format!(
+                                "{ip}:{public}->{}/{}",
+                                p.private_port,
+                                p.typ.map(|t| t.to_string()).unwrap_or_default()
+                            ),
+                            _ => format!(
+                                "{}/{}",
+                                p.private_port,
+                                p.typ.map(|t| t.to_string()).unwrap_or_default()
+                            ),
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+        ObjectKind::Network => docker
+            .list_networks(Some(ListNetworksOptions { filters }))
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|n| ManagedObject {
+                kind,
+                id: n.id.unwrap_or_default(),
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default(),
+                detail: n.driver.unwrap_or_default(),
+                ports: Vec::new(),
+            })
+            .collect(),
+        ObjectKind::Volume => docker
+            .list_volumes(Some(ListVolumesOptions { filters }))
+            .await
+            .map_err(failed)?
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| ManagedObject {
+                kind,
+                id: v.name.clone(),
+                name: v.name,
+                labels: v.labels,
+                detail: v.driver,
+                ports: Vec::new(),
+            })
+            .collect(),
+        ObjectKind::Image => docker
+            .list_images(Some(ListImagesOptions {
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|i| ManagedObject {
+                kind,
+                name: i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone()),
+                id: i.id,
+                labels: i.labels,
+                detail: i.repo_tags.join(","),
+                ports: Vec::new(),
+            })
+            .collect(),
+    };
+    Ok(objects)
+}
+
+/// Removes objects: containers first (forced), then networks, volumes and
+/// images, each kind in parallel.
+pub(crate) async fn remove_on(docker: &Docker, objects: Vec<ManagedObject>) -> RemovalReport {
+    let mut report = RemovalReport::default();
+    for kind in ObjectKind::ALL {
+        let batch: Vec<ManagedObject> = objects.iter().filter(|o| o.kind == kind).cloned().collect();
+        let results = join_all(batch.iter().map(|o| remove_one(docker, o))).await;
+        for (object, result) in batch.into_iter().zip(results) {
+            match result {
+                Ok(()) => report.removed.push(object),
+                Err(e) => report.failed.push((object, e.to_string())),
+            }
+        }
+    }
+    report
+}
+
+async fn remove_one(
+    docker: &Docker,
+    object: &ManagedObject,
+) -> std::result::Result<(), bollard::errors::Error> {
+    match object.kind {
+        ObjectKind::Container => remove_container(docker, &object.id).await,
+        ObjectKind::Network => retry_while_in_use(|| docker.remove_network(&object.id)).await,
+        ObjectKind::Volume => {
+            retry_while_in_use(|| {
+                docker.remove_volume(&object.id, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            })
+            .await
+        }
+        ObjectKind::Image => {
+            let options = RemoveImageOptions {
+                force: true,
+                ..Default::default()
+            };
+            // 409 while a container (perhaps being removed right now by another
+            // cleanup) still uses the image: retried like networks and volumes.
+            retry_while_in_use(|| async {
+                docker
+                    .remove_image(&object.id, Some(options.clone()), None)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+        }
     }
 }

@@ -27,6 +27,11 @@ pub const OWNER_PID: &str = "dockhand.owner.pid";
 pub const OWNER_START: &str = "dockhand.owner.start";
 /// Unix time in seconds when the object was created.
 pub const CREATED: &str = "dockhand.created";
+/// `true` on images built to outlive their process (test fixtures); they carry
+/// no ownership labels, so nothing sweeps them.
+pub const PERSISTENT: &str = "dockhand.persistent";
+/// `true` on objects created while `DOCKHAND_KEEP` was set: sweeps leave them.
+pub const KEEP: &str = "dockhand.keep";
 
 /// Who this process is, as stamped on every object it creates.
 #[derive(Debug, Clone)]
@@ -78,6 +83,9 @@ pub(crate) fn stamp(resource: &str, user: &HashMap<String, String>) -> Result<Ha
     labels.insert(OWNER_PID.into(), owner.pid.to_string());
     labels.insert(OWNER_START.into(), owner.start.clone());
     labels.insert(CREATED.into(), unix_now().to_string());
+    if crate::cleanup::keep_all() {
+        labels.insert(KEEP.into(), "true".into());
+    }
     Ok(labels)
 }
 

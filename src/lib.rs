@@ -38,14 +38,18 @@ mod cleanup;
 mod container;
 mod engine;
 mod error;
-mod exit_hook;
+mod hooks;
 mod image;
 mod inventory;
 pub mod labels;
 mod network;
 mod resource;
+mod shared;
+mod signals;
+mod sweep;
 mod volume;
 mod wait;
+mod watcher;
 
 pub use cleanup::wait_for_cleanup;
 pub use container::{
@@ -58,5 +62,8 @@ pub use image::BuildContext;
 pub use inventory::{ManagedObject, ObjectKind, RemovalReport, Scope};
 pub use labels::session_id;
 pub use network::{Network, NetworkBuilder};
+pub use shared::SharedContainer;
+pub use signals::cleanup_on_signals;
+pub use sweep::{SweepReport, Sweeper};
 pub use volume::{Mount, Volume, VolumeBuilder};
 pub use wait::{HttpWait, LogWait, WaitFor};

@@ -225,6 +225,25 @@ impl LogStream {
         }
     }
 
+    /// The logs of any container by id or name, from its first line, following new
+    /// output when `follow` is set (for containers without a guard, e.g. from the CLI).
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: &dockhand::Engine) {
+    /// let mut logs = dockhand::LogStream::attach(engine, "my-container", false);
+    /// while let Some(Ok(line)) = logs.next_line().await { println!("{line}"); }
+    /// # }
+    /// ```
+    pub fn attach(engine: &crate::Engine, container: &str, follow: bool) -> Self {
+        LogStream::new(
+            engine.docker(),
+            container,
+            format!("container {container}"),
+            follow,
+            "all",
+        )
+    }
+
     /// The next line, or `None` when the container stopped and all was read.
     ///
     /// ```no_run

@@ -463,8 +463,13 @@ impl Container {
     /// ```
     pub fn keep(mut self) -> String {
         self.armed = false;
-        // A kept container keeps its networks and volumes too.
-        std::mem::forget(self.take_holds());
+        // A kept container keeps its networks and volumes too, and the watcher
+        // leaves it when this process ends.
+        for hold in self.take_holds() {
+            crate::watcher::spare(hold.engine.endpoint(), &hold.id);
+            std::mem::forget(hold);
+        }
+        crate::watcher::spare(self.engine.endpoint(), &self.id);
         std::mem::take(&mut self.id)
     }
 
@@ -634,6 +639,16 @@ impl Container {
         };
         std::fs::create_dir_all(host_dir).map_err(io)?;
         tar::Archive::new(tar.as_slice()).unpack(host_dir).map_err(io)
+    }
+
+    /// Removes a container whose guard will never drop (it lives in a static):
+    /// the exit hook calls this before waiting for the worker.
+    pub(crate) fn release_at_exit(&self) {
+        if cleanup::keep_all() {
+            return;
+        }
+        let job = cleanup::remove_container_job(self.id.clone(), self.take_holds());
+        cleanup::submit(self.engine.endpoint(), job);
     }
 
     fn print_last_logs_blocking(&self) {

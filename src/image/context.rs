@@ -1,6 +1,8 @@
 //! `BuildContext`: a Dockerfile and files held in memory, packed into a
 //! deterministic tar for the engine. No temporary files.
 
+use std::collections::HashMap;
+
 use crate::archive::{self, Entries, Entry};
 use crate::error::{Error, Result};
 
@@ -22,6 +24,8 @@ pub struct BuildContext {
     dockerfile: String,
     entries: Entries,
     problems: Vec<String>,
+    pub(crate) labels: HashMap<String, String>,
+    pub(crate) persistent: bool,
 }
 
 impl BuildContext {
@@ -35,7 +39,31 @@ impl BuildContext {
             dockerfile: dockerfile.into(),
             entries: Entries::new(),
             problems: Vec::new(),
+            labels: HashMap::new(),
+            persistent: false,
         }
+    }
+
+    /// Adds a label to the image (`dockhand.` keys are reserved).
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM scratch\n").label("team", "core");
+    /// ```
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Keeps the image beyond this process: it is not owned by the session, so
+    /// neither the watcher nor the sweeper removes it (for test fixtures shared by
+    /// many runs). By default a built image belongs to the process that built it.
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM scratch\n").persistent();
+    /// ```
+    pub fn persistent(mut self) -> Self {
+        self.persistent = true;
+        self
     }
 
     /// Adds a file owned by root.

@@ -11,6 +11,7 @@ pub use context::BuildContext;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::labels;
 
 /// How many lines of build output a failure carries.
 const FAILURE_LINES: usize = 50;
@@ -44,8 +45,23 @@ impl BuildContext {
             return Err(Error::invalid("image build", "the tag is empty"));
         }
         let tar = self.to_tar()?;
+        let resource = format!("image {tag}");
+        let labels = if self.persistent {
+            let mut labels = self.labels.clone();
+            if labels.keys().any(|k| k.starts_with(labels::PREFIX)) {
+                return Err(Error::invalid(
+                    resource,
+                    "labels starting with dockhand. are reserved",
+                ));
+            }
+            labels.insert(labels::PERSISTENT.into(), "true".into());
+            labels
+        } else {
+            labels::stamp(&resource, &self.labels)?
+        };
         let options = BuildImageOptions {
             t: Some(tag.to_string()),
+            labels: Some(labels),
             rm: true,
             forcerm: true,
             ..Default::default()

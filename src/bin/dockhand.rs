@@ -1,0 +1,238 @@
+//! `dockhand`: look at and clean up what dockhand created in the engine.
+//!
+//! ```text
+//! dockhand ls [--json]                    managed objects: kind, owner, alive, age, image, ports
+//! dockhand sweep [--dry-run] [--all] [--json]
+//!                                         remove objects of dead processes (--all: every one)
+//! dockhand logs <container> [-f]          a container's logs (follow with -f)
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use dockhand::{Engine, ManagedObject, ObjectKind, Scope, Sweeper};
+
+/// Prints a line; a closed pipe (`dockhand ls | head`) ends the program quietly
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+const USAGE: &str =
+    "usage: dockhand ls [--json] | sweep [--dry-run] [--all] [--json] | logs <container> [-f]";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let result = match args.first().map(String::as_str) {
+        Some("ls") => ls(flag("--json")).await,
+        Some("sweep") => sweep(flag("--dry-run"), flag("--all"), flag("--json")).await,
+        Some("logs") => match args.get(1).filter(|a| !a.starts_with('-')) {
+            Some(id) => logs(id, flag("-f") || flag("--follow")).await,
+            None => Err(USAGE.to_string()),
+        },
+        Some("-h") | Some("--help") | None => {
+            out!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dockhand: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn owner_alive(object: &ManagedObject) -> &'static str {
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    if object
+        .labels
+        .get(dockhand::labels::OWNER_HOST)
+        .map(String::as_str)
+        != Some(here.trim())
+    {
+        return "remote";
+    }
+    let Some(pid) = object.owner_pid() else {
+        return "unknown";
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let start = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19));
+    match (start, object.labels.get(dockhand::labels::OWNER_START)) {
+        (Some(actual), Some(expected)) if actual == expected => "alive",
+        _ => "dead",
+    }
+}
+
+fn age(object: &ManagedObject) -> String {
+    let Some(created) = object.created() else {
+        return "?".into();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let secs = now.saturating_sub(created);
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        _ => format!("{}h", secs / 3600),
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn object_json(o: &ManagedObject, extra: &[(&str, String)]) -> String {
+    let mut fields = vec![
+        ("kind", json_string(&o.kind.to_string())),
+        ("id", json_string(&o.id)),
+        ("name", json_string(&o.name)),
+        (
+            "owner_pid",
+            o.owner_pid().map_or("null".into(), |p| p.to_string()),
+        ),
+        ("owner", json_string(owner_alive(o))),
+        ("age", json_string(&age(o))),
+        ("detail", json_string(&o.detail)),
+        (
+            "ports",
+            format!(
+                "[{}]",
+                o.ports
+                    .iter()
+                    .map(|p| json_string(p))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        ),
+    ];
+    fields.extend(extra.iter().cloned());
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    format!("{{{}}}", body.join(","))
+}
+
+async fn ls(json: bool) -> Result<(), String> {
+    let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+    let mut all = Vec::new();
+    for kind in ObjectKind::ALL {
+        all.extend(
+            engine
+                .list(kind, Scope::Managed)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if json {
+        for o in &all {
+            out!("{}", object_json(o, &[]));
+        }
+        return Ok(());
+    }
+    out!(
+        "{:<10} {:<28} {:>8} {:<7} {:>5}  {:<28} PORTS",
+        "KIND",
+        "NAME",
+        "PID",
+        "OWNER",
+        "AGE",
+        "IMAGE/DETAIL"
+    );
+    for o in &all {
+        out!(
+            "{:<10} {:<28} {:>8} {:<7} {:>5}  {:<28} {}",
+            o.kind.to_string(),
+            o.name,
+            o.owner_pid().map_or("-".into(), |p| p.to_string()),
+            owner_alive(o),
+            age(o),
+            o.detail,
+            o.ports.join(", ")
+        );
+    }
+    if all.is_empty() {
+        out!("(no dockhand objects)");
+    }
+    Ok(())
+}
+
+async fn sweep(dry_run: bool, all: bool, json: bool) -> Result<(), String> {
+    // The CLI removes what it is asked to even if interrupted half-way.
+    let mut sweeper = Sweeper::new().ttl(Duration::from_secs(3600));
+    if dry_run {
+        sweeper = sweeper.dry_run();
+    }
+    if all {
+        sweeper = sweeper.everything();
+    }
+    let report = sweeper.run().await.map_err(|e| e.to_string())?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let rows = report
+        .removed
+        .iter()
+        .map(|(o, why)| (verb, o, why))
+        .chain(report.kept.iter().map(|(o, why)| ("kept", o, why)))
+        .chain(report.failed.iter().map(|(o, why)| ("failed", o, why)));
+    for (action, o, why) in rows {
+        if json {
+            out!(
+                "{}",
+                object_json(
+                    o,
+                    &[("action", json_string(action)), ("reason", json_string(why))]
+                )
+            );
+        } else {
+            out!("{action:<12} {:<10} {:<28} {why}", o.kind.to_string(), o.name);
+        }
+    }
+    if !json {
+        out!(
+            "{} {verb}, {} kept, {} failed",
+            report.removed.len(),
+            report.kept.len(),
+            report.failed.len()
+        );
+    }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} objects could not be removed", report.failed.len()))
+    }
+}
+
+async fn logs(id: &str, follow: bool) -> Result<(), String> {
+    use futures_util::StreamExt;
+    let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+    let mut stream = dockhand::LogStream::attach(&engine, id, follow);
+    while let Some(line) = stream.next().await {
+        let line = line.map_err(|e| e.to_string())?;
+        match line.source {
+            dockhand::LogSource::Stdout => out!("{}", line.text),
+            dockhand::LogSource::Stderr => eprintln!("{}", line.text),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! One container shared by every test of a process: started on first use, removed
+//! when the process exits (statics never drop, so the exit hook does it).
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::OnceCell;
+
+use crate::container::Container;
+use crate::error::Result;
+
+/// Containers started through a [`SharedContainer`], released at exit.
+static STARTED: Mutex<Vec<Arc<Container>>> = Mutex::new(Vec::new());
+
+/// A container started once per process, on first use, and handed to every test
+/// that asks; removed when the process exits (or by the watcher if it is killed).
+///
+/// ```no_run
+/// use dockhand::{Container, SharedContainer, WaitFor};
+///
+/// static DB: SharedContainer = SharedContainer::new(|| {
+///     Box::pin(async {
+///         Container::builder("fixtures/busybox:latest")
+///             .cmd(["sh", "-c", "echo ready; sleep 3600"])
+///             .wait_for(WaitFor::log("ready"))
+///             .start()
+///             .await
+///     })
+/// });
+///
+/// #[tokio::test]
+/// async fn uses_the_shared_database() -> dockhand::Result<()> {
+///     let db = DB.get().await?;
+///     db.exec(["true"]).await?;
+///     Ok(())
+/// }
+/// ```
+pub struct SharedContainer {
+    start: fn() -> BoxFuture<'static, Result<Container>>,
+    cell: OnceCell<Arc<Container>>,
+}
+
+impl SharedContainer {
+    /// Describes how to start the container; nothing starts until [`get`](Self::get).
+    ///
+    /// ```
+    /// static WEB: dockhand::SharedContainer = dockhand::SharedContainer::new(|| {
+    ///     Box::pin(dockhand::Container::builder("busybox").cmd(["sleep", "3600"]).start())
+    /// });
+    /// ```
+    pub const fn new(start: fn() -> BoxFuture<'static, Result<Container>>) -> Self {
+        SharedContainer {
+            start,
+            cell: OnceCell::const_new(),
+        }
+    }
+
+    /// The container, started by the first caller; callers that come meanwhile
+    /// wait for that start. A failed start is not cached: the next call tries again.
+    ///
+    /// ```no_run
+    /// # static DB: dockhand::SharedContainer = dockhand::SharedContainer::new(|| Box::pin(dockhand::Container::builder("x").start()));
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let db = DB.get().await?;
+    /// println!("{}", db.name());
+    /// # Ok(()) }
+    /// ```
+    pub async fn get(&'static self) -> Result<Arc<Container>> {
+        self.cell
+            .get_or_try_init(|| async {
+                let container = Arc::new((self.start)().await?);
+                STARTED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(container.clone());
+                Ok(container)
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Hands every shared container to the cleanup worker; called by the exit hook.
+pub(crate) fn release_all() {
+    let started = std::mem::take(&mut *STARTED.lock().unwrap_or_else(|e| e.into_inner()));
+    for container in started {
+        container.release_at_exit();
+    }
+}

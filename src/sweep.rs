@@ -1,0 +1,316 @@
+//! The sweeper: the backstop that removes managed objects whose owner process is
+//! gone, even when its watcher was killed too.
+//!
+//! An owner on this host is alive when its pid exists *with the same start time*
+//! (a reused pid is a different process). Objects from other hosts (a shared
+//! remote engine) cannot be checked, so they go only when older than a TTL.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::inventory::{self, ManagedObject, ObjectKind, Scope};
+use crate::labels;
+
+/// Finds and removes leaked dockhand objects.
+///
+/// ```no_run
+/// # async fn demo() -> dockhand::Result<()> {
+/// let report = dockhand::Sweeper::new().dry_run().run().await?;
+/// for (object, why) in &report.kept {
+///     println!("keeping {} {}: {why}", object.kind, object.name);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sweeper {
+    dry_run: bool,
+    everything: bool,
+    ttl: Duration,
+    engine: Option<Engine>,
+}
+
+impl Default for Sweeper {
+    fn default() -> Self {
+        Sweeper {
+            dry_run: false,
+            everything: false,
+            ttl: Duration::from_secs(3600),
+            engine: None,
+        }
+    }
+}
+
+/// What a sweep found.
+///
+/// ```
+/// let report = dockhand::SweepReport::default();
+/// assert!(report.removed.is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SweepReport {
+    /// Removed (or, in a dry run, would be removed), with why.
+    pub removed: Vec<(ManagedObject, String)>,
+    /// Left alone, with why.
+    pub kept: Vec<(ManagedObject, String)>,
+    /// Could not be removed, with the error.
+    pub failed: Vec<(ManagedObject, String)>,
+}
+
+impl Sweeper {
+    /// A sweeper with a one-hour TTL for objects from other hosts.
+    ///
+    /// ```
+    /// let s = dockhand::Sweeper::new();
+    /// ```
+    pub fn new() -> Self {
+        Sweeper::default()
+    }
+
+    /// Lists what would be removed without removing anything.
+    ///
+    /// ```
+    /// let s = dockhand::Sweeper::new().dry_run();
+    /// ```
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
+    }
+
+    /// Removes every managed object, live owners' and kept ones too.
+    ///
+    /// ```
+    /// let s = dockhand::Sweeper::new().everything();
+    /// ```
+    pub fn everything(mut self) -> Self {
+        self.everything = true;
+        self
+    }
+
+    /// How old an object from another host must be before it is removed.
+    ///
+    /// ```
+    /// let s = dockhand::Sweeper::new().ttl(std::time::Duration::from_secs(600));
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sweeps this engine instead of the default one.
+    ///
+    /// ```no_run
+    /// # fn demo(e: &dockhand::Engine) { let s = dockhand::Sweeper::new().engine(e); }
+    /// ```
+    pub fn engine(mut self, engine: &Engine) -> Self {
+        self.engine = Some(engine.clone());
+        self
+    }
+
+    /// Runs the sweep: containers first, then networks, volumes, images.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let report = dockhand::Sweeper::new().run().await?;
+    /// println!("removed {} objects", report.removed.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn run(&self) -> Result<SweepReport> {
+        let engine = match &self.engine {
+            Some(e) => e.clone(),
+            None => Engine::connect().await?,
+        };
+        sweep_on(engine.docker(), self.everything, self.ttl, self.dry_run).await
+    }
+}
+
+pub(crate) async fn sweep_on(
+    docker: &bollard::Docker,
+    everything: bool,
+    ttl: Duration,
+    dry_run: bool,
+) -> Result<SweepReport> {
+    let mut report = SweepReport::default();
+    let here = &labels::owner().host;
+    let now = labels::unix_now();
+    let mut doomed = Vec::new();
+    for kind in ObjectKind::ALL {
+        for object in inventory::list_on(docker, kind, Scope::Managed, "").await? {
+            match verdict(&object, everything, here, now, ttl, process_alive) {
+                Verdict::Remove(why) => doomed.push((object, why)),
+                Verdict::Keep(why) => report.kept.push((object, why)),
+            }
+        }
+    }
+    if dry_run {
+        report.removed = doomed;
+        return Ok(report);
+    }
+    let mut reasons: HashMap<String, String> = doomed
+        .iter()
+        .map(|(o, why)| (o.id.clone(), why.clone()))
+        .collect();
+    let removal = inventory::remove_on(docker, doomed.into_iter().map(|(o, _)| o).collect()).await;
+    report.removed = removal
+        .removed
+        .into_iter()
+        .map(|o| {
+            let why = reasons.remove(&o.id).unwrap_or_default();
+            (o, why)
+        })
+        .collect();
+    report.failed = removal.failed;
+    tracing::debug!(
+        removed = report.removed.len(),
+        kept = report.kept.len(),
+        failed = report.failed.len(),
+        "sweep done"
+    );
+    Ok(report)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Remove(String),
+    Keep(String),
+}
+
+/// Whether a process with this pid and start time exists on this host.
+fn process_alive(pid: u32, start: &str) -> bool {
+    match labels::process_start_time(pid) {
+        Some(actual) => start == "unknown" || actual == start,
+        None => false,
+    }
+}
+
+fn verdict(
+    object: &ManagedObject,
+    everything: bool,
+    here: &str,
+    now: u64,
+    ttl: Duration,
+    alive: impl Fn(u32, &str) -> bool,
+) -> Verdict {
+    if everything {
+        return Verdict::Remove("removing everything on request".into());
+    }
+    if object.labels.get(labels::KEEP).is_some_and(|v| v == "true") {
+        return Verdict::Keep("kept with DOCKHAND_KEEP".into());
+    }
+    let age = object.created().map(|c| now.saturating_sub(c));
+    let old = age.is_some_and(|a| a >= ttl.as_secs());
+    let host = object.labels.get(labels::OWNER_HOST).map(String::as_str);
+    if host != Some(here) {
+        let owner = host.unwrap_or("an unknown host");
+        return if old {
+            Verdict::Remove(format!("owned by {owner} and older than the TTL"))
+        } else {
+            Verdict::Keep(format!("owned by {owner}, younger than the TTL"))
+        };
+    }
+    let Some(pid) = object.owner_pid() else {
+        return if old {
+            Verdict::Remove("no owner pid, older than the TTL".into())
+        } else {
+            Verdict::Keep("no owner pid, younger than the TTL".into())
+        };
+    };
+    let start = object
+        .labels
+        .get(labels::OWNER_START)
+        .map_or("unknown", String::as_str);
+    if alive(pid, start) {
+        Verdict::Keep(format!("owner pid {pid} is alive"))
+    } else {
+        Verdict::Remove(format!("owner pid {pid} is gone"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(labels: &[(&str, &str)]) -> ManagedObject {
+        ManagedObject {
+            kind: ObjectKind::Container,
+            id: "c1".into(),
+            name: "c1".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+            detail: String::new(),
+            ports: Vec::new(),
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn same_host_follows_the_owner_process() {
+        let o = object(&[
+            (labels::OWNER_HOST, "me"),
+            (labels::OWNER_PID, "42"),
+            (labels::OWNER_START, "100"),
+        ]);
+        let alive = |pid: u32, start: &str| pid == 42 && start == "100";
+        assert_eq!(
+            verdict(&o, false, "me", 0, HOUR, alive),
+            Verdict::Keep("owner pid 42 is alive".into())
+        );
+        let reused = |pid: u32, start: &str| pid == 42 && start == "999";
+        assert_eq!(
+            verdict(&o, false, "me", 0, HOUR, reused),
+            Verdict::Remove("owner pid 42 is gone".into())
+        );
+        assert!(matches!(
+            verdict(&o, true, "me", 0, HOUR, alive),
+            Verdict::Remove(_)
+        ));
+    }
+
+    #[test]
+    fn other_hosts_wait_for_the_ttl() {
+        let o = object(&[
+            (labels::OWNER_HOST, "ci-7"),
+            (labels::OWNER_PID, "1"),
+            (labels::CREATED, "1000"),
+        ]);
+        let never = |_: u32, _: &str| false;
+        assert!(matches!(
+            verdict(&o, false, "me", 1000 + 60, HOUR, never),
+            Verdict::Keep(_)
+        ));
+        assert!(matches!(
+            verdict(&o, false, "me", 1000 + 3600, HOUR, never),
+            Verdict::Remove(_)
+        ));
+    }
+
+    #[test]
+    fn kept_objects_stay_unless_everything() {
+        let o = object(&[
+            (labels::KEEP, "true"),
+            (labels::OWNER_HOST, "me"),
+            (labels::OWNER_PID, "1"),
+        ]);
+        let never = |_: u32, _: &str| false;
+        assert!(matches!(
+            verdict(&o, false, "me", 0, HOUR, never),
+            Verdict::Keep(_)
+        ));
+        assert!(matches!(
+            verdict(&o, true, "me", 0, HOUR, never),
+            Verdict::Remove(_)
+        ));
+    }
+
+    #[test]
+    fn this_process_is_alive() {
+        let me = std::process::id();
+        let start = labels::process_start_time(me).unwrap();
+        assert!(process_alive(me, &start));
+        assert!(!process_alive(me, "1"));
+    }
+}

@@ -1,0 +1,131 @@
+//! The watcher: a small process started on first use that removes everything
+//! this process's session created once this process is gone, however it ended
+//! (normal exit, panic, abort, SIGKILL, OOM).
+//!
+//! It is this same executable, started again with a marker in its environment;
+//! the start-up hook in [`crate::hooks`] catches the marker before `main`. The
+//! parent holds the write end of the watcher's stdin; the kernel closes it when
+//! the parent dies, and the watcher's read returns end-of-file. Lines written to
+//! the pipe name objects the watcher must spare (`keep`).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+
+use once_cell::sync::Lazy;
+
+use crate::inventory::{self, ObjectKind, Scope};
+use crate::labels;
+
+/// Marks a process as a watcher, with the session it cleans up after.
+pub(crate) const ENV_SESSION: &str = "DOCKHAND_WATCHER_SESSION";
+const ENV_ENDPOINT: &str = "DOCKHAND_WATCHER_ENDPOINT";
+/// `DOCKHAND_WATCHER=0` turns the watcher off.
+const ENV_SWITCH: &str = "DOCKHAND_WATCHER";
+/// A test filter that matches nothing: if the start-up hook somehow did not run,
+/// libtest starts, runs no test and exits.
+const NO_TEST_FILTER: &str = "dockhand-watcher-process-runs-no-tests";
+
+/// Write ends of the pipes to the watchers, one per engine endpoint; never
+/// closed while this process lives.
+static PIPES: Lazy<Mutex<HashMap<String, Option<ChildStdin>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+/// Starts the watcher for `endpoint` unless one runs already or it is turned off.
+pub(crate) fn ensure_started(endpoint: &str) {
+    let mut pipes = PIPES.lock().unwrap_or_else(|e| e.into_inner());
+    if pipes.contains_key(endpoint) {
+        return;
+    }
+    let pipe = if !enabled() {
+        None
+    } else {
+        match spawn(endpoint) {
+            Ok(pipe) => Some(pipe),
+            Err(err) => {
+                tracing::warn!(%err, "could not start the dockhand watcher; leaks after a crash are left to the sweeper");
+                None
+            }
+        }
+    };
+    pipes.insert(endpoint.to_string(), pipe);
+}
+
+fn enabled() -> bool {
+    !crate::cleanup::keep_all()
+        && std::env::var(ENV_SWITCH).map_or(true, |v| v != "0" && v != "false")
+        && crate::hooks::constructor_ran()
+}
+
+fn spawn(endpoint: &str) -> std::io::Result<ChildStdin> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args([NO_TEST_FILTER, "--exact"])
+        .env(ENV_SESSION, labels::session_id())
+        .env(ENV_ENDPOINT, endpoint)
+        .stdin(Stdio::piped())
+        // A watcher holding the test's output open would make test runners wait
+        // for it (nextest reports it as a leak).
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group: Ctrl-C in a terminal must not kill it with us.
+        .process_group(0)
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("the watcher has no stdin"))
+}
+
+/// Tells the watcher to leave this object alone (a guard's `keep()`).
+pub(crate) fn spare(endpoint: &str, id: &str) {
+    let mut pipes = PIPES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(Some(pipe)) = pipes.get_mut(endpoint) {
+        let _ = writeln!(pipe, "keep {id}");
+    }
+}
+
+/// The watcher process: wait for the parent to go, clean up, exit.
+pub(crate) fn run_and_exit() -> ! {
+    let session = std::env::var(ENV_SESSION).unwrap_or_default();
+    let endpoint = std::env::var(ENV_ENDPOINT).unwrap_or_default();
+    let mut spared = HashSet::new();
+    // Blocks until the parent closes the pipe, which the kernel does when it dies.
+    for line in std::io::stdin().lock().lines() {
+        match line {
+            Ok(line) => {
+                if let Some(id) = line.strip_prefix("keep ") {
+                    spared.insert(id.trim().to_string());
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    if !session.is_empty() {
+        clean_session(&session, &endpoint, &spared);
+    }
+    std::process::exit(0);
+}
+
+fn clean_session(session: &str, endpoint: &str, spared: &HashSet<String>) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return;
+    };
+    let Ok(docker) = crate::engine::client_for(endpoint) else {
+        return;
+    };
+    runtime.block_on(async {
+        let mut doomed = Vec::new();
+        for kind in ObjectKind::ALL {
+            if let Ok(found) = inventory::list_on(&docker, kind, Scope::Session, session).await {
+                doomed.extend(
+                    found
+                        .into_iter()
+                        .filter(|o| !spared.contains(&o.id) && !spared.contains(&o.name)),
+                );
+            }
+        }
+        inventory::remove_on(&docker, doomed).await;
+    });
+}
