@@ -17,6 +17,10 @@
 
 #[path = "../fixtures/busybox.rs"]
 mod busybox_fixture;
+#[path = "../fixtures/debian.rs"]
+mod debian_fixture;
+#[path = "../fixtures/postgres.rs"]
+mod postgres_fixture;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -138,6 +142,45 @@ async fn main() -> dockhand::Result<()> {
     report("exec", &d, &b);
     c.remove().await?;
 
+    if runs_of("postgres_query", 1) > 0 || runs_of("postgres_isolation", 1) > 0 {
+        let pg_image = postgres_fixture::postgres().await?;
+        let (mut d, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..runs_of("postgres_query", 10) {
+            let t = Instant::now();
+            let pg = dockhand::modules::Postgres::new().image(pg_image).start().await?;
+            first_query(&pg.connection_string()).await;
+            d.push(ms(t));
+            drop(pg);
+            settle();
+            let t = Instant::now();
+            let id = raw_postgres_query(&raw, pg_image).await;
+            b.push(ms(t));
+            raw_remove(&raw, &id).await;
+        }
+        report("postgres_query", &d, &b);
+
+        let (mut d, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..runs_of("postgres_isolation", 3) {
+            // Eight tests' worth, the shared server's own start included.
+            let t = Instant::now();
+            let pg = dockhand::modules::Postgres::new().image(pg_image).start().await?;
+            for _ in 0..8 {
+                let db = pg.fresh_database().await?;
+                first_query(db.connection_string()).await;
+            }
+            d.push(ms(t));
+            drop(pg);
+            settle();
+            let t = Instant::now();
+            for _ in 0..8 {
+                let pg = dockhand::modules::Postgres::new().image(pg_image).start().await?;
+                first_query(&pg.connection_string()).await;
+                pg.remove().await?;
+            }
+            b.push(ms(t));
+        }
+        report("postgres_isolation", &d, &b);
+    }
     if runs_of("watcher_first_start", 1) > 0 {
         watcher_cost(runs(10));
     }
@@ -204,6 +247,71 @@ async fn churn(image: &str, cycles: usize, parallel: usize) -> dockhand::Result<
     );
     assert_eq!(left, 0, "churn left objects behind");
     Ok(())
+}
+
+async fn first_query(url: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let connection = tokio::spawn(connection);
+    let one: i32 = client.query_one("SELECT 1", &[]).await.expect("query").get(0);
+    assert_eq!(one, 1);
+    drop(client);
+    let _ = connection.await;
+}
+
+/// The same server as the module starts, polled with the same query until it answers.
+async fn raw_postgres_query(raw: &Docker, image: &str) -> String {
+    let mut body = body(
+        image,
+        &[
+            "postgres",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ],
+        Some(5432),
+    );
+    body.env = Some(
+        [
+            "POSTGRES_USER=postgres",
+            "POSTGRES_PASSWORD=postgres",
+            "POSTGRES_DB=postgres",
+            "PGDATA=/var/lib/postgresql/data/pgdata",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    if let Some(hc) = body.host_config.as_mut() {
+        hc.tmpfs = Some(HashMap::from([(
+            "/var/lib/postgresql/data".to_string(),
+            "rw,mode=0777".to_string(),
+        )]));
+    }
+    let id = raw_create_start(raw, body).await;
+    let inspected = raw.inspect_container(&id, None).await.expect("inspect");
+    let port = inspected.network_settings.unwrap().ports.unwrap()["5432/tcp"]
+        .as_ref()
+        .unwrap()[0]
+        .host_port
+        .clone()
+        .unwrap();
+    let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres");
+    loop {
+        if let Ok((client, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            let connection = tokio::spawn(connection);
+            let ok = client.query_one("SELECT 1", &[]).await.is_ok();
+            drop(client);
+            let _ = connection.await;
+            if ok {
+                return id;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn dockhand_start_ready(image: &str) -> Container {

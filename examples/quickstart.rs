@@ -1,53 +1,71 @@
-//! The README's first command: start a web server in a container, talk to it on
-//! its random host port, look inside with exec and logs, and let the guard clean
-//! up. Run with `cargo run --example quickstart` after `bash scripts/setup.sh`.
+//! The README's first command: start PostgreSQL in a container, query it with
+//! tokio-postgres on its random host port, and clean up. Run with
+//! `bash scripts/setup.sh && cargo run --example quickstart`.
+//!
+//! Elsewhere, `Postgres::new()` uses the official `postgres:16-alpine`; here there
+//! is no registry, so the example uses the locally built fixture image.
 
-#[path = "../fixtures/busybox.rs"]
-mod busybox_fixture;
+#[path = "../fixtures/debian.rs"]
+mod debian_fixture;
+#[path = "../fixtures/postgres.rs"]
+mod postgres_fixture;
 
 use std::time::Instant;
 
-use dockhand::{Container, WaitFor};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use dockhand::modules::Postgres;
+use tokio_postgres::NoTls;
 
 #[tokio::main]
 async fn main() -> dockhand::Result<()> {
-    let image = busybox_fixture::busybox().await?;
+    let image = postgres_fixture::postgres().await?;
     let begun = Instant::now();
-    let web = Container::builder(image)
-        .cmd([
-            "sh",
-            "-c",
-            "mkdir -p /www && echo 'hello from dockhand' > /www/index.html && echo starting && httpd -f -p 8080 -h /www",
-        ])
-        .expose(8080)
-        .wait_for(WaitFor::http(8080).path("/index.html"))
+    let pg = Postgres::new()
+        .image(image)
+        .user("app")
+        .password("secret")
+        .database("shop")
         .start()
         .await?;
-    let addr = web.address(8080)?;
-    println!("{} ready at {addr} in {:?}", web.name(), begun.elapsed());
-
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
-        .await
-        .expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.expect("read");
-    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
-    println!("GET /index.html -> {}", body.trim());
-    assert_eq!(body.trim(), "hello from dockhand");
-
-    let out = web.exec(["sh", "-c", "ls /www"]).await?;
     println!(
-        "exec ls /www -> exit {} stdout {:?}",
-        out.exit_code,
-        out.stdout_str()
+        "PostgreSQL ready at {} in {:?}",
+        pg.connection_string(),
+        begun.elapsed()
     );
-    println!("logs: {:?}", web.logs().await?.stdout());
 
-    let id = web.id().to_string();
-    web.remove().await?;
-    println!("removed {}", &id[..12]);
+    let (client, connection) = tokio_postgres::connect(&pg.connection_string(), NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL)")
+        .await
+        .expect("create table");
+    for name in ["anchor", "rope", "sail"] {
+        client
+            .execute("INSERT INTO items (name) VALUES ($1)", &[&name])
+            .await
+            .expect("insert");
+    }
+    let rows = client
+        .query("SELECT id, name FROM items ORDER BY id", &[])
+        .await
+        .expect("select");
+    for row in &rows {
+        let (id, name): (i32, &str) = (row.get(0), row.get(1));
+        println!("  item {id}: {name}");
+    }
+    assert_eq!(rows.len(), 3);
+
+    // A fresh database for one test, in milliseconds instead of a server start.
+    let t = Instant::now();
+    let db = pg.fresh_database().await?;
+    println!("fresh database {} in {:?}", db.name(), t.elapsed());
+    drop(db);
+
+    drop(client);
+    let _ = connection.await;
+    let name = pg.container().name().to_string();
+    pg.remove().await?;
+    println!("removed {name}");
     Ok(())
 }

@@ -27,8 +27,16 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not come up; see /tmp/dockerd.log" >&2; exit 1; }
 fi
 
-# The test image is FROM scratch: it needs the statically linked busybox.
-if ! dpkg -s busybox-static >/dev/null 2>&1; then
-  echo "setup: installing busybox-static"
-  apt_install busybox-static
-fi
+# The busybox test image is FROM scratch: it needs the statically linked busybox.
+# The database fixtures start from a Debian made with debootstrap.
+for pkg in busybox-static debootstrap; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    echo "setup: installing $pkg"
+    apt_install "$pkg"
+  fi
+done
+
+# Fixture images, once per machine (about a minute the first time, then instant):
+# made before the tests so parallel test processes never race to make them.
+cd "$(dirname "$0")/.."
+cargo run --quiet --example fixtures

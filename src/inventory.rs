@@ -364,13 +364,22 @@ async fn remove_one(
             };
             // 409 while a container (perhaps being removed right now by another
             // cleanup) still uses the image: retried like networks and volumes.
-            retry_while_in_use(|| async {
-                docker
-                    .remove_image(&object.id, Some(options.clone()), None)
-                    .await
-                    .map(|_| ())
-            })
-            .await
+            // Concurrent deletes of one image (two sweeps) can both answer
+            // success while it stays: check, and go again.
+            for _ in 0..5 {
+                retry_while_in_use(|| async {
+                    docker
+                        .remove_image(&object.id, Some(options.clone()), None)
+                        .await
+                        .map(|_| ())
+                })
+                .await?;
+                match docker.inspect_image(&object.id).await {
+                    Err(e) if status_of(&e) == Some(404) => return Ok(()),
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                }
+            }
+            Ok(())
         }
     }
 }

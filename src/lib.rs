@@ -42,6 +42,7 @@ mod hooks;
 mod image;
 mod inventory;
 pub mod labels;
+pub mod modules;
 mod network;
 mod resource;
 mod shared;

@@ -9,8 +9,14 @@ use tokio::sync::OnceCell;
 use crate::container::Container;
 use crate::error::Result;
 
-/// Containers started through a [`SharedContainer`], released at exit.
-static STARTED: Mutex<Vec<Arc<Container>>> = Mutex::new(Vec::new());
+/// What to release at exit: shared objects that live in statics and never drop.
+type Release = Box<dyn FnOnce() + Send>;
+static AT_EXIT: Mutex<Vec<Release>> = Mutex::new(Vec::new());
+
+/// Registers `release` to run from the exit hook, before it waits for the worker.
+pub(crate) fn release_at_exit(release: Release) {
+    AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()).push(release);
+}
 
 /// A container started once per process, on first use, and handed to every test
 /// that asks; removed when the process exits (or by the watcher if it is killed).
@@ -69,10 +75,8 @@ impl SharedContainer {
         self.cell
             .get_or_try_init(|| async {
                 let container = Arc::new((self.start)().await?);
-                STARTED
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(container.clone());
+                let held = container.clone();
+                release_at_exit(Box::new(move || held.release_at_exit()));
                 Ok(container)
             })
             .await
@@ -80,10 +84,10 @@ impl SharedContainer {
     }
 }
 
-/// Hands every shared container to the cleanup worker; called by the exit hook.
+/// Hands every shared object to the cleanup worker; called by the exit hook.
 pub(crate) fn release_all() {
-    let started = std::mem::take(&mut *STARTED.lock().unwrap_or_else(|e| e.into_inner()));
-    for container in started {
-        container.release_at_exit();
+    let releases = std::mem::take(&mut *AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()));
+    for release in releases {
+        release();
     }
 }

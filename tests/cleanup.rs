@@ -205,7 +205,29 @@ async fn sweeper_removes_what_a_killed_watcher_left() -> dockhand::Result<()> {
         .filter(|(o, _)| o.labels.get("dockhand-test") == Some(&tag))
         .collect();
     assert!(ours.is_empty(), "{ours:?}");
-    assert_eq!(labelled(&tag), [0; 4]);
+    wait_until_gone(&tag, Duration::from_secs(5));
+    let left = labelled(&tag);
+    if left != [0; 4] {
+        let images = Command::new("docker")
+            .args([
+                "images",
+                "-a",
+                "--no-trunc",
+                "--filter",
+                &format!("label=dockhand-test={tag}"),
+            ])
+            .output()
+            .unwrap();
+        let removed: Vec<_> = report
+            .removed
+            .iter()
+            .filter(|(o, _)| o.labels.get("dockhand-test") == Some(&tag))
+            .collect();
+        panic!(
+            "left {left:?}\n{}\nremoved: {removed:?}",
+            String::from_utf8_lossy(&images.stdout)
+        );
+    }
     Ok(())
 }
 

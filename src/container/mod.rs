@@ -1,6 +1,6 @@
 //! The `Container` guard: a running container that is removed when the guard drops.
 
-mod builder;
+pub(crate) mod builder;
 mod config;
 pub(crate) mod exec;
 mod files;

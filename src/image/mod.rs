@@ -1,6 +1,7 @@
 //! Building images from in-memory contexts.
 
 mod context;
+mod import;
 
 use std::collections::VecDeque;
 

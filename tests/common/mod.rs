@@ -1,10 +1,15 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 #[path = "../../fixtures/busybox.rs"]
 mod busybox_fixture;
+#[path = "../../fixtures/debian.rs"]
+mod debian_fixture;
+#[path = "../../fixtures/postgres.rs"]
+mod postgres_fixture;
 
 pub use busybox_fixture::busybox;
+pub use postgres_fixture::{postgres, POSTGRES};
 
 use std::process::Command;
 use std::time::Duration;

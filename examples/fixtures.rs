@@ -1,0 +1,35 @@
+//! Prepares every test fixture image once per machine (the Debian base takes about
+//! a minute the first time; afterwards this returns at once):
+//! `cargo run --example fixtures`. The test setup runs it before the suite.
+
+#[path = "../fixtures/busybox.rs"]
+mod busybox_fixture;
+#[path = "../fixtures/debian.rs"]
+mod debian_fixture;
+#[path = "../fixtures/postgres.rs"]
+mod postgres_fixture;
+
+use std::time::Instant;
+
+#[tokio::main]
+async fn main() -> dockhand::Result<()> {
+    let t = Instant::now();
+    println!(
+        "{} ready ({:.1}s)",
+        busybox_fixture::busybox().await?,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    println!(
+        "{} ready ({:.1}s)",
+        debian_fixture::debian().await?,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    println!(
+        "{} ready ({:.1}s)",
+        postgres_fixture::postgres().await?,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

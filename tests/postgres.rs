@@ -1,0 +1,145 @@
+//! The PostgreSQL module, queried with tokio-postgres as users do, on the
+//! `fixtures/postgres:15` image (no registry here).
+
+mod common;
+
+use std::time::Duration;
+
+use common::postgres;
+use dockhand::modules::{Postgres, SharedPostgres};
+use tokio_postgres::NoTls;
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn starts_with_settings_and_init_scripts() -> dockhand::Result<()> {
+    let pg = Postgres::new()
+        .image(postgres().await?)
+        .user("app")
+        .password("s3cret")
+        .database("orders")
+        .init_sql(
+            "01-schema.sql",
+            "CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL);",
+        )
+        .init_sql("02-seed.sql", "INSERT INTO orders (item) VALUES ('seeded');")
+        .start()
+        .await?;
+    let url = pg.connection_string();
+    assert!(
+        url.starts_with("postgres://app:s3cret@127.0.0.1:") && url.ends_with("/orders"),
+        "{url}"
+    );
+
+    let client = connect(&url).await;
+    client
+        .execute("INSERT INTO orders (item) VALUES ($1)", &[&"widget"])
+        .await
+        .unwrap();
+    let rows = client
+        .query("SELECT item FROM orders ORDER BY id", &[])
+        .await
+        .unwrap();
+    let items: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(items, ["seeded", "widget"]);
+
+    // Waited for the real server: its readiness line is on stderr, after init.
+    let logs = pg.container().logs().await?;
+    assert!(logs
+        .stderr()
+        .contains("database system is ready to accept connections"));
+    assert!(logs.stdout().contains("init process complete"));
+
+    let wrong = url.replace("s3cret", "wrong");
+    let err = tokio_postgres::connect(&wrong, NoTls)
+        .await
+        .err()
+        .expect("wrong password refused");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("password authentication failed"), "{err:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn ready_again_after_a_restart_with_existing_data() -> dockhand::Result<()> {
+    let pg = Postgres::new().image(postgres().await?).durable().start().await?;
+    connect(&pg.connection_string())
+        .await
+        .execute("CREATE TABLE kept (x int)", &[])
+        .await
+        .unwrap();
+    pg.container().restart().await?;
+    // Only the real server starts now: one readiness line, on stderr.
+    pg.container()
+        .wait_until(
+            dockhand::WaitFor::log("database system is ready to accept connections")
+                .on_stderr()
+                .times(2),
+            Duration::from_secs(30),
+        )
+        .await?;
+    pg.container()
+        .wait_until(dockhand::WaitFor::port(5432), Duration::from_secs(30))
+        .await?;
+    let client = connect(&pg.connection_string()).await;
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM kept", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    Ok(())
+}
+
+static PG: SharedPostgres = SharedPostgres::new(|| Postgres::new().image(common::POSTGRES));
+
+#[tokio::test]
+async fn shared_server_hands_out_fresh_databases() -> dockhand::Result<()> {
+    postgres().await?; // the fixture image exists before the shared server starts
+    let (a, b) = tokio::try_join!(PG.fresh_database(), PG.fresh_database())?;
+    let server = PG.server().await?;
+    assert_eq!(
+        server.container().id(),
+        PG.server().await?.container().id(),
+        "one server per process"
+    );
+    for db in [&a, &b] {
+        let client = connect(db.connection_string()).await;
+        client.execute("CREATE TABLE mine (x int)", &[]).await.unwrap();
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM mine", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn fresh_databases_are_isolated_and_dropped() -> dockhand::Result<()> {
+    let pg = Postgres::new().image(postgres().await?).start().await?;
+    let (a, b) = (pg.fresh_database().await?, pg.fresh_database().await?);
+    assert_ne!(a.name(), b.name());
+    let ca = connect(a.connection_string()).await;
+    ca.execute("CREATE TABLE t (x int)", &[]).await.unwrap();
+    let cb = connect(b.connection_string()).await;
+    // The other database is empty: the table exists only in A.
+    assert!(cb.query("SELECT * FROM t", &[]).await.is_err());
+
+    let name = a.name().to_string();
+    drop(ca);
+    drop(a);
+    assert!(dockhand::wait_for_cleanup(Duration::from_secs(30)));
+    let listed = pg.psql("postgres", "SELECT datname FROM pg_database").await?;
+    assert!(!listed.contains(&name), "{name} still exists: {listed}");
+    assert!(listed.contains(b.name()));
+    Ok(())
+}
