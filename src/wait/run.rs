@@ -105,7 +105,7 @@ fn check<'a>(
             let host_port = host_port(target, port)?;
             let mut pause = Backoff::new(10, 250);
             while !super::port::probe(target.host, host_port).await {
-                pause.sleep().await;
+                pause.sleep_or_log(feed).await;
             }
             Ok(())
         }
@@ -120,7 +120,7 @@ fn check<'a>(
                         tracing::trace!(container = target.resource, %why, "http wait: not yet")
                     }
                 }
-                pause.sleep().await;
+                pause.sleep_or_log(feed).await;
             }
         }
         .boxed(),
@@ -151,7 +151,7 @@ fn check<'a>(
                             out.stderr_str().trim()
                         )))
                     }
-                    Ok(_) | Err(_) => pause.sleep().await,
+                    Ok(_) | Err(_) => pause.sleep_or_log(feed).await,
                 }
             }
         }
@@ -311,8 +311,18 @@ impl Backoff {
         }
     }
 
-    async fn sleep(&mut self) {
-        tokio::time::sleep(Duration::from_millis(self.next_ms)).await;
+    /// Sleeps out the pause, or less when the container logs a new line: a
+    /// service usually says it is ready just before it is, and a probe that
+    /// waits out a long pause then adds that pause to the start.
+    async fn sleep_or_log(&mut self, feed: &LogFeed) {
+        let mut changes = feed.seen.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(self.next_ms)) => {}
+            Ok(()) = changes.changed() => {
+                // Let the service act on what it just logged.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         self.next_ms = (self.next_ms * 3 / 2).min(self.max_ms);
     }
 }
