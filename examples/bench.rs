@@ -142,6 +142,41 @@ async fn main() -> dockhand::Result<()> {
     report("exec", &d, &b);
     c.remove().await?;
 
+    if runs_of("build_cached", 1) > 0 {
+        // An unchanged in-memory build: the fixture's context, found by its hash.
+        let mut d = Vec::new();
+        for _ in 0..runs_of("build_cached", 20) {
+            let t = Instant::now();
+            let image = busybox_fixture::rebuild().await?;
+            d.push(ms(t));
+            assert!(image.from_cache());
+        }
+        // The engine's own layer cache, for comparison: the same build asked of the engine.
+        let mut b = Vec::new();
+        let ctx = busybox_fixture::context()?;
+        for _ in 0..runs_of("build_cached", 5) {
+            let t = Instant::now();
+            let tar = ctx_tar(&ctx);
+            let options = bollard::query_parameters::BuildImageOptions {
+                t: Some("dockhand-bench/busybox-raw:latest".into()),
+                rm: true,
+                ..Default::default()
+            };
+            let mut out = raw.build_image(options, None, Some(bollard::body_full(tar.into())));
+            while let Some(step) = out.next().await {
+                step.expect("raw build");
+            }
+            b.push(ms(t));
+        }
+        report("build_cached", &d, &b);
+        let _ = raw
+            .remove_image(
+                "dockhand-bench/busybox-raw:latest",
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+    }
     if runs_of("postgres_query", 1) > 0 || runs_of("postgres_isolation", 1) > 0 {
         let pg_image = postgres_fixture::postgres().await?;
         let (mut d, mut b) = (Vec::new(), Vec::new());
@@ -247,6 +282,10 @@ async fn churn(image: &str, cycles: usize, parallel: usize) -> dockhand::Result<
     );
     assert_eq!(left, 0, "churn left objects behind");
     Ok(())
+}
+
+fn ctx_tar(ctx: &dockhand::BuildContext) -> Vec<u8> {
+    ctx.to_tar().expect("tar")
 }
 
 async fn first_query(url: &str) {

@@ -2,6 +2,9 @@
 //! explicit modes and owners, so the same content always gives the same bytes.
 
 use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 /// One entry of an archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,36 @@ pub(crate) fn normalize(path: &str) -> Result<String, String> {
         return Err(format!("path {path:?} must not contain '..'"));
     }
     Ok(parts.join("/"))
+}
+
+/// Adds a host file, symlink or whole directory under `dest`, keeping modes,
+/// owners and links.
+pub(crate) fn add_host_path(entries: &mut Entries, host: &Path, dest: &str) -> std::io::Result<()> {
+    let meta = fs::symlink_metadata(host)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if meta.file_type().is_symlink() {
+        let target = fs::read_link(host)?.to_string_lossy().into_owned();
+        entries.insert(dest.to_string(), Entry::Symlink { target });
+    } else if meta.is_dir() {
+        entries.insert(dest.to_string(), Entry::Dir { mode });
+        let mut children: Vec<_> = fs::read_dir(host)?.collect::<std::io::Result<_>>()?;
+        children.sort_by_key(|c| c.file_name());
+        for child in children {
+            let name = child.file_name().to_string_lossy().into_owned();
+            add_host_path(entries, &child.path(), &format!("{dest}/{name}"))?;
+        }
+    } else {
+        entries.insert(
+            dest.to_string(),
+            Entry::File {
+                data: fs::read(host)?,
+                mode,
+                uid: u64::from(meta.uid()),
+                gid: u64::from(meta.gid()),
+            },
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn build(entries: &Entries) -> std::io::Result<Vec<u8>> {

@@ -30,6 +30,8 @@ pub const CREATED: &str = "dockhand.created";
 /// `true` on images built to outlive their process (test fixtures); they carry
 /// no ownership labels, so nothing sweeps them.
 pub const PERSISTENT: &str = "dockhand.persistent";
+/// The content hash of a cached build's context and options.
+pub const CONTEXT_HASH: &str = "dockhand.context-hash";
 /// `true` on objects created while `DOCKHAND_KEEP` was set: sweeps leave them.
 pub const KEEP: &str = "dockhand.keep";
 

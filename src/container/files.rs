@@ -1,8 +1,6 @@
 //! Copying files into and out of containers as in-memory tar archives.
 
-use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
 use bollard::Docker;
@@ -57,7 +55,7 @@ pub(crate) fn pack(specs: &[FileSpec], resource: &str) -> Result<Vec<u8>> {
                 );
             }
             FileSpec::HostPath { host, .. } => {
-                add_host_path(&mut entries, host, &dest).map_err(|source| Error::Io {
+                archive::add_host_path(&mut entries, host, &dest).map_err(|source| Error::Io {
                     operation: "read host path",
                     resource: format!("{} (to copy into {resource})", host.display()),
                     source,
@@ -70,34 +68,6 @@ pub(crate) fn pack(specs: &[FileSpec], resource: &str) -> Result<Vec<u8>> {
         resource: resource.to_string(),
         source,
     })
-}
-
-fn add_host_path(entries: &mut Entries, host: &Path, dest: &str) -> std::io::Result<()> {
-    let meta = fs::symlink_metadata(host)?;
-    let mode = meta.permissions().mode() & 0o7777;
-    if meta.file_type().is_symlink() {
-        let target = fs::read_link(host)?.to_string_lossy().into_owned();
-        entries.insert(dest.to_string(), Entry::Symlink { target });
-    } else if meta.is_dir() {
-        entries.insert(dest.to_string(), Entry::Dir { mode });
-        let mut children: Vec<_> = fs::read_dir(host)?.collect::<std::io::Result<_>>()?;
-        children.sort_by_key(|c| c.file_name());
-        for child in children {
-            let name = child.file_name().to_string_lossy().into_owned();
-            add_host_path(entries, &child.path(), &format!("{dest}/{name}"))?;
-        }
-    } else {
-        entries.insert(
-            dest.to_string(),
-            Entry::File {
-                data: fs::read(host)?,
-                mode,
-                uid: u64::from(meta.uid()),
-                gid: u64::from(meta.gid()),
-            },
-        );
-    }
-    Ok(())
 }
 
 pub(crate) async fn upload(docker: &Docker, id: &str, tar: Vec<u8>, resource: &str) -> Result<()> {
@@ -155,6 +125,8 @@ pub(crate) fn single_file(tar: &[u8], path: &str, resource: &str) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn host_directories_keep_modes_and_links() {
@@ -164,7 +136,7 @@ mod tests {
         fs::set_permissions(dir.join("sub/run.sh"), fs::Permissions::from_mode(0o750)).unwrap();
         std::os::unix::fs::symlink("sub/run.sh", dir.join("link")).unwrap();
         let mut entries = Entries::new();
-        add_host_path(&mut entries, &dir, "opt/app").unwrap();
+        archive::add_host_path(&mut entries, &dir, "opt/app").unwrap();
         fs::remove_dir_all(&dir).unwrap();
         assert!(matches!(
             entries["opt/app/sub/run.sh"],

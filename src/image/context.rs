@@ -1,7 +1,7 @@
 //! `BuildContext`: a Dockerfile and files held in memory, packed into a
 //! deterministic tar for the engine. No temporary files.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::archive::{self, Entries, Entry};
 use crate::error::{Error, Result};
@@ -25,7 +25,12 @@ pub struct BuildContext {
     entries: Entries,
     problems: Vec<String>,
     pub(crate) labels: HashMap<String, String>,
-    pub(crate) persistent: bool,
+    pub(crate) cached: bool,
+    pub(crate) dockerfile_name: String,
+    pub(crate) build_args: BTreeMap<String, String>,
+    pub(crate) target: Option<String>,
+    pub(crate) no_cache: bool,
+    pub(crate) pull: bool,
 }
 
 impl BuildContext {
@@ -40,8 +45,82 @@ impl BuildContext {
             entries: Entries::new(),
             problems: Vec::new(),
             labels: HashMap::new(),
-            persistent: false,
+            cached: false,
+            dockerfile_name: "Dockerfile".into(),
+            build_args: BTreeMap::new(),
+            target: None,
+            no_cache: false,
+            pull: false,
         }
+    }
+
+    /// Names the Dockerfile inside the context (default `Dockerfile`).
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM scratch\n").dockerfile_name("ci.Dockerfile");
+    /// ```
+    pub fn dockerfile_name(mut self, name: impl Into<String>) -> Self {
+        self.dockerfile_name = name.into();
+        self
+    }
+
+    /// A build argument (`ARG` in the Dockerfile).
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM scratch\nARG VERSION\n").build_arg("VERSION", "1.2");
+    /// ```
+    pub fn build_arg(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.build_args.insert(key.into(), value.into());
+        self
+    }
+
+    /// Builds only up to this stage of a multi-stage Dockerfile.
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM scratch AS base\n").target("base");
+    /// ```
+    pub fn target(mut self, stage: impl Into<String>) -> Self {
+        self.target = Some(stage.into());
+        self
+    }
+
+    /// Ignores the engine's layer cache.
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM scratch\n").no_cache();
+    /// ```
+    pub fn no_cache(mut self) -> Self {
+        self.no_cache = true;
+        self
+    }
+
+    /// Pulls newer versions of base images before building.
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM alpine\n").pull_base();
+    /// ```
+    pub fn pull_base(mut self) -> Self {
+        self.pull = true;
+        self
+    }
+
+    /// Adds a host file or directory (modes, owners and symlinks kept) at
+    /// `context_path`; an unreadable path is reported when the context is packed.
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM scratch\nCOPY app /app\n").host_path("src", "app");
+    /// ```
+    pub fn host_path(mut self, host: impl AsRef<std::path::Path>, context_path: &str) -> Self {
+        let host = host.as_ref();
+        match archive::normalize(context_path) {
+            Ok(dest) => {
+                if let Err(e) = archive::add_host_path(&mut self.entries, host, &dest) {
+                    self.problems.push(format!("{}: {e}", host.display()));
+                }
+            }
+            Err(e) => self.problems.push(e),
+        }
+        self
     }
 
     /// Adds a label to the image (`dockhand.` keys are reserved).
@@ -54,16 +133,33 @@ impl BuildContext {
         self
     }
 
-    /// Keeps the image beyond this process: it is not owned by the session, so
-    /// neither the watcher nor the sweeper removes it (for test fixtures shared by
+    /// Caches the image by content: the hash of the context and the build options
+    /// becomes a label, and building an unchanged context again finds that image
+    /// (one list call, no build). A cached image outlives the process: neither
+    /// guards, the watcher nor the sweeper remove it (for test fixtures shared by
     /// many runs). By default a built image belongs to the process that built it.
     ///
     /// ```
-    /// let ctx = dockhand::BuildContext::new("FROM scratch\n").persistent();
+    /// let ctx = dockhand::BuildContext::new("FROM scratch\n").cached();
     /// ```
-    pub fn persistent(mut self) -> Self {
-        self.persistent = true;
+    pub fn cached(mut self) -> Self {
+        self.cached = true;
         self
+    }
+
+    /// The content hash: the tar plus every option that changes the result.
+    pub(crate) fn content_hash(&self, tar: &[u8], tag: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(tar);
+        let mut labels: Vec<_> = self.labels.iter().collect();
+        labels.sort();
+        let options = format!(
+            "\0{tag}\0{}\0{:?}\0{:?}\0{:?}\0{}",
+            self.dockerfile_name, self.build_args, self.target, labels, self.pull
+        );
+        hash.update(options.as_bytes());
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Adds a file owned by root.
@@ -110,7 +206,7 @@ impl BuildContext {
 
     fn entry(mut self, path: &str, entry: Entry) -> Self {
         match archive::normalize(path) {
-            Ok(path) if path == "Dockerfile" => self
+            Ok(path) if path == self.dockerfile_name => self
                 .problems
                 .push("a file named Dockerfile would replace the context's Dockerfile".into()),
             Ok(path) => {
@@ -132,8 +228,10 @@ impl BuildContext {
             return Err(Error::invalid("build context", problem.clone()));
         }
         let mut entries = self.entries.clone();
+        let name =
+            archive::normalize(&self.dockerfile_name).map_err(|e| Error::invalid("build context", e))?;
         entries.insert(
-            "Dockerfile".into(),
+            name,
             Entry::File {
                 data: self.dockerfile.clone().into_bytes(),
                 mode: 0o644,
@@ -152,6 +250,21 @@ impl BuildContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_follows_content_and_options() {
+        let ctx = BuildContext::new("FROM scratch\n").file("a", b"1".to_vec(), 0o644);
+        let tar = ctx.to_tar().unwrap();
+        let h = ctx.content_hash(&tar, "x:1");
+        assert_eq!(h, ctx.clone().content_hash(&ctx.to_tar().unwrap(), "x:1"));
+        assert_eq!(h.len(), 64);
+        assert_ne!(h, ctx.content_hash(&tar, "x:2"));
+        assert_ne!(h, ctx.clone().build_arg("A", "1").content_hash(&tar, "x:1"));
+        let other = BuildContext::new("FROM scratch\n").file("a", b"2".to_vec(), 0o644);
+        assert_ne!(h, other.content_hash(&other.to_tar().unwrap(), "x:1"));
+        let mode = BuildContext::new("FROM scratch\n").file("a", b"1".to_vec(), 0o600);
+        assert_ne!(h, mode.content_hash(&mode.to_tar().unwrap(), "x:1"));
+    }
 
     #[test]
     fn dockerfile_is_in_the_tar_and_bad_paths_are_reported() {

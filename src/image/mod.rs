@@ -3,33 +3,156 @@
 mod context;
 mod import;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
-use bollard::query_parameters::BuildImageOptions;
+use bollard::query_parameters::{BuildImageOptions, ListImagesOptions, TagImageOptions};
 use futures_util::StreamExt;
+use once_cell::sync::Lazy;
+use tokio::sync::OnceCell;
 
 pub use context::BuildContext;
 
+use crate::cleanup;
+use crate::container::builder::split_reference;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::inventory::{self, ManagedObject, ObjectKind};
 use crate::labels;
 
 /// How many lines of build output a failure carries.
 const FAILURE_LINES: usize = 50;
 
+/// Builds in flight in this process, by content hash: concurrent builds of one
+/// context wait for the first instead of building again.
+static IN_FLIGHT: Lazy<Mutex<HashMap<String, Arc<OnceCell<String>>>>> = Lazy::new(Default::default);
+
+/// A built image. Owned by the process that built it and removed when the guard
+/// drops, unless it was built [`cached`](BuildContext::cached) or is
+/// [`keep`](Image::keep)-ed.
+///
+/// ```no_run
+/// # async fn demo() -> dockhand::Result<()> {
+/// let image = dockhand::BuildContext::new("FROM fixtures/busybox:latest\nCMD [\"echo\", \"hi\"]\n")
+///     .build("example/hi:latest")
+///     .await?;
+/// let c = dockhand::Container::builder(image.tag()).start().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Image {
+    engine: Engine,
+    id: String,
+    tag: String,
+    from_cache: bool,
+    armed: bool,
+}
+
+impl Image {
+    /// The image id (`sha256:...`).
+    ///
+    /// ```no_run
+    /// # fn demo(i: &dockhand::Image) { assert!(i.id().starts_with("sha256:")); }
+    /// ```
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The tag it was built as; use it as a container's image.
+    ///
+    /// ```no_run
+    /// # fn demo(i: &dockhand::Image) { let b = dockhand::Container::builder(i.tag()); }
+    /// ```
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// True when the content-hash cache found it and nothing was built.
+    ///
+    /// ```no_run
+    /// # fn demo(i: &dockhand::Image) { println!("cache hit: {}", i.from_cache()); }
+    /// ```
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// Leaves the image in the engine; returns its tag.
+    ///
+    /// ```no_run
+    /// # fn demo(i: dockhand::Image) { let tag = i.keep(); }
+    /// ```
+    pub fn keep(mut self) -> String {
+        self.armed = false;
+        crate::watcher::spare(self.engine.endpoint(), &self.id);
+        std::mem::take(&mut self.tag)
+    }
+
+    /// Removes the image now (forced) and reports errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(i: dockhand::Image) -> dockhand::Result<()> {
+    /// i.remove().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn remove(mut self) -> Result<()> {
+        self.armed = false;
+        let object = image_object(&self.id, &self.tag);
+        let report = inventory::remove_on(self.engine.docker(), vec![object]).await;
+        match report.failed.into_iter().next() {
+            None => Ok(()),
+            Some((_, why)) => Err(Error::invalid(
+                format!("image {}", self.tag),
+                format!("removal failed: {why}"),
+            )),
+        }
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        if !self.armed || cleanup::keep_all() {
+            return;
+        }
+        let object = image_object(&self.id, &self.tag);
+        cleanup::submit(
+            self.engine.endpoint(),
+            Box::new(move |docker| {
+                Box::pin(async move {
+                    let report = inventory::remove_on(&docker, vec![object]).await;
+                    for (o, why) in report.failed {
+                        tracing::warn!(image = %o.name, %why, "removing image failed");
+                    }
+                })
+            }),
+        );
+    }
+}
+
+fn image_object(id: &str, tag: &str) -> ManagedObject {
+    ManagedObject {
+        kind: ObjectKind::Image,
+        id: id.to_string(),
+        name: tag.to_string(),
+        labels: HashMap::new(),
+        detail: String::new(),
+        ports: Vec::new(),
+    }
+}
+
 impl BuildContext {
-    /// Builds the context into an image tagged `tag` and returns the image id.
-    /// Build output goes to `tracing` (target `dockhand::image`), one event per line.
+    /// Builds the context into an image tagged `tag`. Build output goes to
+    /// `tracing` (target `dockhand::image`), one event per line; a failing step is
+    /// an [`Error::BuildFailed`] with the step and the last 50 lines of output.
     ///
     /// ```no_run
     /// # async fn demo() -> dockhand::Result<()> {
-    /// let id = dockhand::BuildContext::new("FROM scratch\nCOPY hello /hello\n")
+    /// let image = dockhand::BuildContext::new("FROM scratch\nCOPY hello /hello\n")
     ///     .file("hello", b"hi\n".to_vec(), 0o644)
     ///     .build("example/hello:latest")
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    pub async fn build(&self, tag: &str) -> Result<String> {
+    pub async fn build(&self, tag: &str) -> Result<Image> {
         let engine = Engine::connect().await?;
         self.build_on(&engine, tag).await
     }
@@ -38,31 +161,85 @@ impl BuildContext {
     ///
     /// ```no_run
     /// # async fn demo(engine: &dockhand::Engine) -> dockhand::Result<()> {
-    /// let id = dockhand::BuildContext::new("FROM scratch\n").build_on(engine, "x:1").await;
+    /// let image = dockhand::BuildContext::new("FROM scratch\n").build_on(engine, "x:1").await;
     /// # Ok(()) }
     /// ```
-    pub async fn build_on(&self, engine: &Engine, tag: &str) -> Result<String> {
-        if tag.trim().is_empty() {
-            return Err(Error::invalid("image build", "the tag is empty"));
+    pub async fn build_on(&self, engine: &Engine, tag: &str) -> Result<Image> {
+        if tag.trim().is_empty() || tag.chars().any(char::is_whitespace) {
+            return Err(Error::invalid(
+                "image build",
+                format!("the tag {tag:?} is empty or has white space"),
+            ));
         }
         let tar = self.to_tar()?;
         let resource = format!("image {tag}");
-        let labels = if self.persistent {
-            let mut labels = self.labels.clone();
-            if labels.keys().any(|k| k.starts_with(labels::PREFIX)) {
-                return Err(Error::invalid(
-                    resource,
-                    "labels starting with dockhand. are reserved",
-                ));
-            }
-            labels.insert(labels::PERSISTENT.into(), "true".into());
-            labels
-        } else {
-            labels::stamp(&resource, &self.labels)?
-        };
+        if !self.cached {
+            let labels = labels::stamp(&resource, &self.labels)?;
+            let id = self.run_build(engine, tag, tar, labels).await?;
+            return Ok(Image {
+                engine: engine.clone(),
+                id,
+                tag: tag.to_string(),
+                from_cache: false,
+                armed: true,
+            });
+        }
+        if self.labels.keys().any(|k| k.starts_with(labels::PREFIX)) {
+            return Err(Error::invalid(
+                resource,
+                "labels starting with dockhand. are reserved",
+            ));
+        }
+        let hash = self.content_hash(&tar, tag);
+        let slot = IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(hash.clone())
+            .or_default()
+            .clone();
+        let mut built_here = false;
+        let id = slot
+            .get_or_try_init(|| async {
+                if let Some(id) = find_cached(engine, &hash, tag).await? {
+                    return Ok::<_, Error>(id);
+                }
+                built_here = true;
+                let mut labels = self.labels.clone();
+                labels.insert(labels::PERSISTENT.into(), "true".into());
+                labels.insert(labels::CONTEXT_HASH.into(), hash.clone());
+                self.run_build(engine, tag, tar, labels).await
+            })
+            .await?
+            .clone();
+        Ok(Image {
+            engine: engine.clone(),
+            id,
+            tag: tag.to_string(),
+            from_cache: !built_here,
+            armed: false,
+        })
+    }
+
+    async fn run_build(
+        &self,
+        engine: &Engine,
+        tag: &str,
+        tar: Vec<u8>,
+        labels: HashMap<String, String>,
+    ) -> Result<String> {
         let options = BuildImageOptions {
             t: Some(tag.to_string()),
+            dockerfile: self.dockerfile_name.clone(),
             labels: Some(labels),
+            buildargs: (!self.build_args.is_empty()).then(|| {
+                self.build_args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }),
+            target: self.target.clone().unwrap_or_default(),
+            nocache: self.no_cache,
+            pull: self.pull.then(|| "true".to_string()),
             rm: true,
             forcerm: true,
             ..Default::default()
@@ -114,4 +291,39 @@ impl BuildContext {
                 .map(|i| i.id.unwrap_or_default()),
         }
     }
+}
+
+/// The image a cached build made before, tagged as `tag` (tagged again if the
+/// tag was moved or removed meanwhile).
+async fn find_cached(engine: &Engine, hash: &str, tag: &str) -> Result<Option<String>> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={hash}", labels::CONTEXT_HASH)],
+    )]);
+    let found = engine
+        .docker()
+        .list_images(Some(ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| Error::engine("look up cached build of", format!("image {tag}"), e))?;
+    let Some(image) = found.into_iter().next() else {
+        return Ok(None);
+    };
+    if !image.repo_tags.iter().any(|t| t == tag) {
+        let (repo, version) = split_reference(tag);
+        engine
+            .docker()
+            .tag_image(
+                &image.id,
+                Some(TagImageOptions {
+                    repo: Some(repo.to_string()),
+                    tag: Some(version.to_string()),
+                }),
+            )
+            .await
+            .map_err(|e| Error::engine("tag cached build as", format!("image {tag}"), e))?;
+    }
+    Ok(Some(image.id))
 }
