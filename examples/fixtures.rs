@@ -8,6 +8,8 @@ mod busybox_fixture;
 mod debian_fixture;
 #[path = "../fixtures/postgres.rs"]
 mod postgres_fixture;
+#[path = "../fixtures/redis.rs"]
+mod redis_fixture;
 
 use std::time::Instant;
 
@@ -29,6 +31,12 @@ async fn main() -> dockhand::Result<()> {
     println!(
         "{} ready ({:.1}s)",
         postgres_fixture::postgres().await?,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    println!(
+        "{} ready ({:.1}s)",
+        redis_fixture::redis().await?,
         t.elapsed().as_secs_f64()
     );
     Ok(())

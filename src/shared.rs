@@ -72,16 +72,35 @@ impl SharedContainer {
     /// # Ok(()) }
     /// ```
     pub async fn get(&'static self) -> Result<Arc<Container>> {
-        self.cell
-            .get_or_try_init(|| async {
-                let container = Arc::new((self.start)().await?);
-                let held = container.clone();
-                release_at_exit(Box::new(move || held.release_at_exit()));
-                Ok(container)
-            })
-            .await
-            .cloned()
+        start_once(&self.cell, self.start).await
     }
+}
+
+/// Something holding a container: what a shared server is removed through.
+pub(crate) trait HoldsContainer: Send + Sync + 'static {
+    fn held_container(&self) -> &Container;
+}
+
+impl HoldsContainer for Container {
+    fn held_container(&self) -> &Container {
+        self
+    }
+}
+
+/// Starts a shared server on first use (later callers wait for that start; a
+/// failure is not cached) and registers its removal for exit.
+pub(crate) async fn start_once<T: HoldsContainer>(
+    cell: &'static OnceCell<Arc<T>>,
+    start: impl FnOnce() -> BoxFuture<'static, Result<T>>,
+) -> Result<Arc<T>> {
+    cell.get_or_try_init(|| async {
+        let server = Arc::new(start().await?);
+        let held = server.clone();
+        release_at_exit(Box::new(move || held.held_container().release_at_exit()));
+        Ok(server)
+    })
+    .await
+    .cloned()
 }
 
 /// Hands every shared object to the cleanup worker; called by the exit hook.

@@ -404,15 +404,11 @@ impl SharedPostgres {
     /// # Ok(()) }
     /// ```
     pub async fn server(&'static self) -> Result<std::sync::Arc<PostgresContainer>> {
-        self.server
-            .get_or_try_init(|| async {
-                let server = std::sync::Arc::new((self.settings)().start().await?);
-                let held = server.clone();
-                crate::shared::release_at_exit(Box::new(move || held.container.release_at_exit()));
-                Ok(server)
-            })
-            .await
-            .cloned()
+        let settings = self.settings;
+        crate::shared::start_once(&self.server, move || {
+            Box::pin(async move { settings().start().await })
+        })
+        .await
     }
 
     /// A fresh, empty database on the shared server, dropped with the guard.
@@ -425,6 +421,12 @@ impl SharedPostgres {
     /// ```
     pub async fn fresh_database(&'static self) -> Result<TestDatabase> {
         self.server().await?.fresh_database().await
+    }
+}
+
+impl crate::shared::HoldsContainer for PostgresContainer {
+    fn held_container(&self) -> &Container {
+        &self.container
     }
 }
 

@@ -7,9 +7,12 @@ mod busybox_fixture;
 mod debian_fixture;
 #[path = "../../fixtures/postgres.rs"]
 mod postgres_fixture;
+#[path = "../../fixtures/redis.rs"]
+mod redis_fixture;
 
 pub use busybox_fixture::busybox;
 pub use postgres_fixture::{postgres, POSTGRES};
+pub use redis_fixture::{redis, REDIS};
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,0 +1,361 @@
+//! Redis: a typed module, and a private logical database per test from one
+//! shared server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::cleanup;
+use crate::container::{Container, ContainerBuilder, Exec};
+use crate::error::{Error, Result};
+use crate::wait::WaitFor;
+
+/// The official image by default; swap it with [`Redis::image`].
+pub const DEFAULT_IMAGE: &str = "redis:7-alpine";
+const PORT: u16 = 6379;
+/// Logical databases a server offers to hand out one per test.
+const DATABASES: u32 = 256;
+
+/// A Redis server to start: optional password, no persistence (tests want it
+/// fast and disposable).
+///
+/// ```no_run
+/// use dockhand::modules::Redis;
+/// # async fn demo() -> dockhand::Result<()> {
+/// let redis = Redis::new().password("s3cret").start().await?;
+/// let url = redis.connection_string(); // redis://:s3cret@127.0.0.1:<port>/0
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "nothing starts until .start().await"]
+pub struct Redis {
+    image: String,
+    password: Option<String>,
+    startup_timeout: Duration,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Redis {
+            image: DEFAULT_IMAGE.into(),
+            password: None,
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Redis {
+    /// `redis:7-alpine`, no password.
+    ///
+    /// ```
+    /// let r = dockhand::modules::Redis::new();
+    /// ```
+    pub fn new() -> Self {
+        Redis::default()
+    }
+
+    /// Another image that runs `redis-server`.
+    ///
+    /// ```
+    /// let r = dockhand::modules::Redis::new().image("redis:6");
+    /// ```
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.image = image.into();
+        self
+    }
+
+    /// Requires this password (`AUTH`).
+    ///
+    /// ```
+    /// let r = dockhand::modules::Redis::new().password("s3cret");
+    /// ```
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The deadline for the whole start (default 60 s).
+    ///
+    /// ```
+    /// let r = dockhand::modules::Redis::new().startup_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    pub fn startup_timeout(mut self, limit: Duration) -> Self {
+        self.startup_timeout = limit;
+        self
+    }
+
+    /// The container builder this module would start, to add anything else.
+    ///
+    /// ```
+    /// let b = dockhand::modules::Redis::new().builder().label("team", "cache");
+    /// ```
+    pub fn builder(&self) -> ContainerBuilder {
+        let databases = DATABASES.to_string();
+        let mut cmd = vec![
+            "redis-server",
+            // Clients come through a published port, which protected mode refuses.
+            "--protected-mode",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            &databases,
+        ];
+        if let Some(password) = &self.password {
+            cmd.extend(["--requirepass", password.as_str()]);
+        }
+        Container::builder(&self.image)
+            .cmd(cmd)
+            .expose(PORT)
+            .startup_timeout(self.startup_timeout)
+            .wait_for(WaitFor::log("Ready to accept connections"))
+            .wait_for(WaitFor::port(PORT))
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let redis = dockhand::modules::Redis::new().start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self) -> Result<RedisContainer> {
+        let container = self.builder().start().await?;
+        Ok(RedisContainer {
+            container,
+            password: self.password.clone(),
+            free: Arc::new(Mutex::new((1..DATABASES).rev().collect())),
+        })
+    }
+}
+
+/// A running Redis server; removed when dropped.
+///
+/// ```no_run
+/// # async fn demo() -> dockhand::Result<()> {
+/// let redis = dockhand::modules::Redis::new().start().await?;
+/// let db = redis.fresh_database()?; // a logical database of its own
+/// println!("{}", db.connection_string());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RedisContainer {
+    container: Container,
+    password: Option<String>,
+    /// Logical databases not handed out (0 stays the server's default).
+    free: Arc<Mutex<Vec<u32>>>,
+}
+
+impl RedisContainer {
+    /// The container, for exec, logs and the rest.
+    ///
+    /// ```no_run
+    /// # async fn demo(r: &dockhand::modules::RedisContainer) -> dockhand::Result<()> {
+    /// let logs = r.container().logs().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    /// Host to connect to.
+    ///
+    /// ```no_run
+    /// # fn demo(r: &dockhand::modules::RedisContainer) { assert_eq!(r.host(), "127.0.0.1"); }
+    /// ```
+    pub fn host(&self) -> &str {
+        self.container.host()
+    }
+
+    /// Host port of the server.
+    ///
+    /// ```no_run
+    /// # fn demo(r: &dockhand::modules::RedisContainer) { let port = r.port(); }
+    /// ```
+    pub fn port(&self) -> u16 {
+        // Published by construction: the builder always exposes 6379.
+        self.container.host_port(PORT).unwrap_or(0)
+    }
+
+    /// `redis://[:password@]host:port/0`.
+    ///
+    /// ```no_run
+    /// # fn demo(r: &dockhand::modules::RedisContainer) { println!("{}", r.connection_string()); }
+    /// ```
+    pub fn connection_string(&self) -> String {
+        self.url_for(0)
+    }
+
+    fn url_for(&self, database: u32) -> String {
+        let auth = self
+            .password
+            .as_ref()
+            .map(|p| format!(":{p}@"))
+            .unwrap_or_default();
+        format!("redis://{auth}{}:{}/{database}", self.host(), self.port())
+    }
+
+    /// Hands out an empty logical database of its own for one test; dropping
+    /// the guard flushes it and returns it to the pool. No round trip: databases
+    /// are handed out empty.
+    ///
+    /// ```no_run
+    /// # fn demo(r: &dockhand::modules::RedisContainer) -> dockhand::Result<()> {
+    /// let db = r.fresh_database()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn fresh_database(&self) -> Result<RedisDatabase> {
+        let index = self
+            .free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("redis {}", self.container.name()),
+                    format!(
+                        "all {} logical databases are in use; drop some first",
+                        DATABASES - 1
+                    ),
+                )
+            })?;
+        Ok(RedisDatabase {
+            index,
+            url: self.url_for(index),
+            password: self.password.clone(),
+            container_id: self.container.id().to_string(),
+            endpoint: self.container.engine().endpoint().to_string(),
+            free: self.free.clone(),
+        })
+    }
+}
+
+impl crate::shared::HoldsContainer for RedisContainer {
+    fn held_container(&self) -> &Container {
+        &self.container
+    }
+}
+
+/// One Redis server per test process, started on first use and removed at exit,
+/// handing each test a private logical database.
+///
+/// ```no_run
+/// use dockhand::modules::{Redis, SharedRedis};
+///
+/// static REDIS: SharedRedis = SharedRedis::new(Redis::new);
+///
+/// #[tokio::test]
+/// async fn caches() -> dockhand::Result<()> {
+///     let db = REDIS.fresh_database().await?; // empty, this test's own
+///     let url = db.connection_string();
+///     Ok(())
+/// }                                          // flushed here
+/// ```
+pub struct SharedRedis {
+    settings: fn() -> Redis,
+    server: tokio::sync::OnceCell<Arc<RedisContainer>>,
+}
+
+impl SharedRedis {
+    /// Describes the server; nothing starts until first use.
+    ///
+    /// ```
+    /// static R: dockhand::modules::SharedRedis = dockhand::modules::SharedRedis::new(dockhand::modules::Redis::new);
+    /// ```
+    pub const fn new(settings: fn() -> Redis) -> Self {
+        SharedRedis {
+            settings,
+            server: tokio::sync::OnceCell::const_new(),
+        }
+    }
+
+    /// The server, started by the first caller.
+    ///
+    /// ```no_run
+    /// # static R: dockhand::modules::SharedRedis = dockhand::modules::SharedRedis::new(dockhand::modules::Redis::new);
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// println!("{}", R.server().await?.connection_string());
+    /// # Ok(()) }
+    /// ```
+    pub async fn server(&'static self) -> Result<Arc<RedisContainer>> {
+        let settings = self.settings;
+        crate::shared::start_once(&self.server, move || {
+            Box::pin(async move { settings().start().await })
+        })
+        .await
+    }
+
+    /// A private, empty logical database on the shared server.
+    ///
+    /// ```no_run
+    /// # static R: dockhand::modules::SharedRedis = dockhand::modules::SharedRedis::new(dockhand::modules::Redis::new);
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let db = R.fresh_database().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn fresh_database(&'static self) -> Result<RedisDatabase> {
+        self.server().await?.fresh_database()
+    }
+}
+
+/// A logical database handed to one test; flushed and returned when dropped.
+///
+/// ```no_run
+/// # fn demo(r: &dockhand::modules::RedisContainer) -> dockhand::Result<()> {
+/// let db = r.fresh_database()?;
+/// println!("database {} at {}", db.index(), db.connection_string());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RedisDatabase {
+    index: u32,
+    url: String,
+    password: Option<String>,
+    container_id: String,
+    endpoint: String,
+    free: Arc<Mutex<Vec<u32>>>,
+}
+
+impl RedisDatabase {
+    /// The logical database number (`SELECT n`).
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::RedisDatabase) { assert!(db.index() > 0); }
+    /// ```
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// A connection string selecting it.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::RedisDatabase) { println!("{}", db.connection_string()); }
+    /// ```
+    pub fn connection_string(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for RedisDatabase {
+    fn drop(&mut self) {
+        let mut cmd = vec!["redis-cli".to_string(), "-n".into(), self.index.to_string()];
+        if let Some(password) = &self.password {
+            cmd.extend(["--no-auth-warning".into(), "-a".into(), password.clone()]);
+        }
+        cmd.push("FLUSHDB".into());
+        let (id, index, free) = (self.container_id.clone(), self.index, self.free.clone());
+        cleanup::submit(
+            &self.endpoint,
+            Box::new(move |docker| {
+                Box::pin(async move {
+                    let flushed = crate::container::exec::run(&docker, &id, &id, Exec::new(cmd)).await;
+                    // Only a flushed database goes back: a later test must find it empty.
+                    if flushed.is_ok_and(|out| out.success()) {
+                        free.lock().unwrap_or_else(|e| e.into_inner()).push(index);
+                    }
+                })
+            }),
+        );
+    }
+}
