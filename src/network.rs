@@ -6,8 +6,7 @@ use bollard::models::NetworkCreateRequest;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::labels;
-use crate::resource::{Hold, Kind, Owned};
+use crate::resource::{prepare, Hold, Kind, Owned, Prepared};
 
 /// A user-defined network, removed when the guard and every container that joined
 /// it are gone (whatever order they drop in).
@@ -197,19 +196,12 @@ impl NetworkBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn create(self) -> Result<Network> {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("dockhand-net-{}", labels::random_hex(12)));
-        let resource = format!("network {name}");
-        if name.trim().is_empty() {
-            return Err(Error::invalid(resource, "the network name is empty"));
-        }
-        let labels = labels::stamp(&resource, &self.labels)?;
-        let engine = match self.engine {
-            Some(e) => e,
-            None => Engine::connect().await?,
-        };
+        let Prepared {
+            name,
+            resource,
+            labels,
+            engine,
+        } = prepare(Kind::Network, self.name, &self.labels, self.engine).await?;
         let request = NetworkCreateRequest {
             name: name.clone(),
             driver: Some(self.driver.unwrap_or_else(|| "bridge".into())),

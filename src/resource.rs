@@ -6,8 +6,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use crate::cleanup;
 use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::labels;
 
 /// Which kind of object it is, for removal and for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,4 +77,41 @@ impl Drop for Owned {
         };
         cleanup::submit(self.engine.endpoint(), job);
     }
+}
+
+/// What every create of a network or volume starts from: its name (given or
+/// fresh), how errors name it, its stamped labels, and the engine to use.
+pub(crate) struct Prepared {
+    pub name: String,
+    pub resource: String,
+    pub labels: HashMap<String, String>,
+    pub engine: Engine,
+}
+
+pub(crate) async fn prepare(
+    kind: Kind,
+    name: Option<String>,
+    user_labels: &HashMap<String, String>,
+    engine: Option<Engine>,
+) -> Result<Prepared> {
+    let short = match kind {
+        Kind::Network => "net",
+        Kind::Volume => "vol",
+    };
+    let name = name.unwrap_or_else(|| format!("dockhand-{short}-{}", labels::random_hex(12)));
+    let resource = format!("{kind} {name}");
+    if name.trim().is_empty() {
+        return Err(Error::invalid(resource, format!("the {kind} name is empty")));
+    }
+    let labels = labels::stamp(&resource, user_labels)?;
+    let engine = match engine {
+        Some(e) => e,
+        None => Engine::connect().await?,
+    };
+    Ok(Prepared {
+        name,
+        resource,
+        labels,
+        engine,
+    })
 }

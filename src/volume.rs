@@ -8,8 +8,7 @@ use bollard::models::{Mount as EngineMount, MountTmpfsOptions, MountType, Volume
 use crate::container::limits::parse_memory;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::labels;
-use crate::resource::{Hold, Kind, Owned};
+use crate::resource::{prepare, Hold, Kind, Owned, Prepared};
 
 /// A named volume, removed when the guard and every container that mounts it are
 /// gone.
@@ -164,19 +163,12 @@ impl VolumeBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn create(self) -> Result<Volume> {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("dockhand-vol-{}", labels::random_hex(12)));
-        let resource = format!("volume {name}");
-        if name.trim().is_empty() {
-            return Err(Error::invalid(resource, "the volume name is empty"));
-        }
-        let labels = labels::stamp(&resource, &self.labels)?;
-        let engine = match self.engine {
-            Some(e) => e,
-            None => Engine::connect().await?,
-        };
+        let Prepared {
+            name,
+            resource,
+            labels,
+            engine,
+        } = prepare(Kind::Volume, self.name, &self.labels, self.engine).await?;
         let request = VolumeCreateRequest {
             name: Some(name.clone()),
             driver: Some(self.driver.unwrap_or_else(|| "local".into())),
