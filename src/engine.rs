@@ -135,7 +135,7 @@ impl Engine {
             match try_endpoint(endpoint).await {
                 Ok(engine) => {
                     tracing::debug!(endpoint = %endpoint, kind = %engine.kind(), version = %engine.version(), "connected to engine");
-                    first_use(endpoint);
+                    remember(endpoint);
                     return Ok(engine);
                 }
                 Err(why) => tried.push(format!("{endpoint} ({why})")),
@@ -209,16 +209,35 @@ impl Engine {
     }
 }
 
-/// On the first connection to an endpoint: remember it, start the watcher, and
-/// sweep up after dead processes in the background.
-fn first_use(endpoint: &str) {
-    {
-        let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
-        if used.iter().any(|e| e == endpoint) {
-            return;
-        }
+fn remember(endpoint: &str) {
+    let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
+    if !used.iter().any(|e| e == endpoint) {
         used.push(endpoint.to_string());
     }
+}
+
+/// Endpoints on which this process has begun to create objects.
+static OWNING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+impl Engine {
+    /// Called before this process creates its first object on this engine: start
+    /// the watcher and sweep up after dead processes in the background. Not on
+    /// connect, so a process that only looks (`dockhand ls`, a dry-run sweep)
+    /// neither spawns a watcher nor removes anything.
+    pub(crate) fn begin_owning(&self) {
+        let endpoint = self.endpoint();
+        {
+            let mut owning = OWNING.lock().unwrap_or_else(|e| e.into_inner());
+            if owning.iter().any(|e| e == endpoint) {
+                return;
+            }
+            owning.push(endpoint.to_string());
+        }
+        start_owning(endpoint);
+    }
+}
+
+fn start_owning(endpoint: &str) {
     crate::watcher::ensure_started(endpoint);
     if background_sweep_enabled() {
         crate::cleanup::submit(

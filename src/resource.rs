@@ -108,6 +108,7 @@ pub(crate) async fn prepare(
         Some(e) => e,
         None => Engine::connect().await?,
     };
+    engine.begin_owning();
     Ok(Prepared {
         name,
         resource,

@@ -80,3 +80,59 @@ async fn ls_sweep_and_logs_see_a_live_container() -> dockhand::Result<()> {
     assert!(!ok && err.contains("usage"), "{err}");
     Ok(())
 }
+
+/// A container that looks like a leak of a dead process, made with the CLI.
+fn orphan(tag: &str) -> String {
+    let dead_pid = (3_000_000..4_000_000)
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let labels = [
+        "dockhand.managed=true".to_string(),
+        "dockhand.session=deadbeefdeadbeef".into(),
+        format!("dockhand.owner.host={}", host.trim()),
+        format!("dockhand.owner.pid={dead_pid}"),
+        "dockhand.owner.start=1".into(),
+        format!("dockhand-test={tag}"),
+    ];
+    let mut cmd = Command::new("docker");
+    cmd.arg("create");
+    for l in &labels {
+        cmd.args(["--label", l]);
+    }
+    let out = cmd.args([common::busybox_tag(), "true"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn dry_run_removes_nothing_and_sweep_removes_the_orphan() -> dockhand::Result<()> {
+    busybox().await?;
+    let tag = common::unique("cli-orphan");
+    let id = orphan(&tag);
+
+    let (ok, report, _) = dockhand(&["sweep", "--dry-run", "--json"]);
+    assert!(ok);
+    let row = report
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("orphan not reported: {report}"));
+    assert!(
+        row.contains("\"action\":\"would remove\"") && row.contains("is gone"),
+        "{row}"
+    );
+    // Neither the dry run nor a look (`ls`) may remove anything, not even in
+    // a background sweep: the CLI has exited, so its work is done.
+    dockhand(&["ls"]);
+    assert!(common::container_exists(&id), "a dry run removed the orphan");
+
+    let (ok, report, _) = dockhand(&["sweep", "--json"]);
+    assert!(ok, "{report}");
+    let row = report
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("orphan not swept: {report}"));
+    assert!(row.contains("\"action\":\"removed\""), "{row}");
+    assert!(!common::container_exists(&id));
+    Ok(())
+}

@@ -629,6 +629,7 @@ impl ContainerBuilder {
             Some(engine) => engine.clone(),
             None => Engine::connect().await?,
         };
+        engine.begin_owning();
         let resource = format!("container {name} (image {})", self.image);
         let id = tokio::time::timeout_at(deadline, create(&engine, &name, &self.image, body, &resource))
             .await

@@ -174,6 +174,7 @@ impl BuildContext {
         let tar = self.to_tar()?;
         let resource = format!("image {tag}");
         if !self.cached {
+            engine.begin_owning();
             let labels = labels::stamp(&resource, &self.labels)?;
             let id = self.run_build(engine, tag, tar, labels).await?;
             return Ok(Image {

@@ -11,6 +11,11 @@ mod postgres_fixture;
 mod redis_fixture;
 
 pub use busybox_fixture::busybox;
+
+/// The busybox fixture's tag (build it first with `busybox().await`).
+pub fn busybox_tag() -> &'static str {
+    busybox_fixture::BUSYBOX
+}
 pub use postgres_fixture::{postgres, POSTGRES};
 pub use redis_fixture::{redis, REDIS};
 
