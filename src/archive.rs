@@ -43,18 +43,59 @@ pub(crate) fn normalize(path: &str) -> Result<String, String> {
 /// Adds a host file, symlink or whole directory under `dest`, keeping modes,
 /// owners and links.
 pub(crate) fn add_host_path(entries: &mut Entries, host: &Path, dest: &str) -> std::io::Result<()> {
+    add_host_path_except(entries, host, dest, &Skip::default())
+}
+
+/// Which host paths [`add_host_path_except`] leaves out.
+#[derive(Default)]
+pub(crate) struct Skip<'a> {
+    /// Takes the path relative to the added directory; true leaves it out.
+    pub(crate) excluded: Option<&'a dyn Fn(&str) -> bool>,
+    /// Walk into excluded directories, because something inside may be put back.
+    pub(crate) walk_excluded: bool,
+}
+
+/// [`add_host_path`] leaving out what `skip` excludes; an excluded directory is
+/// not read at all unless `skip.walk_excluded`.
+pub(crate) fn add_host_path_except(
+    entries: &mut Entries,
+    host: &Path,
+    dest: &str,
+    skip: &Skip<'_>,
+) -> std::io::Result<()> {
+    walk(entries, host, dest, "", skip)
+}
+
+fn walk(entries: &mut Entries, host: &Path, dest: &str, rel: &str, skip: &Skip<'_>) -> std::io::Result<()> {
+    let excluded = !rel.is_empty() && skip.excluded.is_some_and(|f| f(rel));
     let meta = fs::symlink_metadata(host)?;
+    if excluded && !(meta.is_dir() && skip.walk_excluded) {
+        return Ok(());
+    }
     let mode = meta.permissions().mode() & 0o7777;
     if meta.file_type().is_symlink() {
         let target = fs::read_link(host)?.to_string_lossy().into_owned();
         entries.insert(dest.to_string(), Entry::Symlink { target });
     } else if meta.is_dir() {
-        entries.insert(dest.to_string(), Entry::Dir { mode });
+        if !excluded {
+            entries.insert(dest.to_string(), Entry::Dir { mode });
+        }
         let mut children: Vec<_> = fs::read_dir(host)?.collect::<std::io::Result<_>>()?;
         children.sort_by_key(|c| c.file_name());
         for child in children {
             let name = child.file_name().to_string_lossy().into_owned();
-            add_host_path(entries, &child.path(), &format!("{dest}/{name}"))?;
+            let child_rel = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            walk(
+                entries,
+                &child.path(),
+                &format!("{dest}/{name}"),
+                &child_rel,
+                skip,
+            )?;
         }
     } else {
         entries.insert(

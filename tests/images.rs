@@ -55,6 +55,8 @@ async fn options_reach_the_build() -> dockhand::Result<()> {
     let host = std::env::temp_dir().join(unique("ctx"));
     std::fs::create_dir_all(host.join("conf")).unwrap();
     std::fs::write(host.join("conf/app.conf"), b"from the host\n").unwrap();
+    std::fs::write(host.join("conf/secret.key"), b"never sent\n").unwrap();
+    std::fs::write(host.join("conf/.dockerignore"), b"*.key\n").unwrap();
     let dockerfile = format!(
         "FROM {base} AS first\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\nCOPY conf /conf\nFROM first AS second\nRUN echo second > /stage\n"
     );
@@ -72,14 +74,15 @@ async fn options_reach_the_build() -> dockhand::Result<()> {
         .cmd([
             "sh",
             "-c",
-            "cat /greeting /conf/app.conf; test -e /stage || echo no-second-stage",
+            "cat /greeting /conf/app.conf; test -e /stage || echo no-second-stage; \
+             test -e /conf/secret.key || echo not-sent",
         ])
         .wait_for(WaitFor::exit_code(0))
         .start()
         .await?;
     assert_eq!(
         c.logs().await?.stdout(),
-        "hello from an arg\nfrom the host\nno-second-stage\n"
+        "hello from an arg\nfrom the host\nno-second-stage\nnot-sent\n"
     );
     Ok(())
 }

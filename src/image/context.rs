@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::ignore::Ignore;
 use crate::archive::{self, Entries, Entry};
 use crate::error::{Error, Result};
 
@@ -24,6 +25,7 @@ pub struct BuildContext {
     dockerfile: String,
     entries: Entries,
     problems: Vec<String>,
+    ignore: Ignore,
     pub(crate) labels: HashMap<String, String>,
     pub(crate) cached: bool,
     pub(crate) dockerfile_name: String,
@@ -44,6 +46,7 @@ impl BuildContext {
             dockerfile: dockerfile.into(),
             entries: Entries::new(),
             problems: Vec::new(),
+            ignore: Ignore::default(),
             labels: HashMap::new(),
             cached: false,
             dockerfile_name: "Dockerfile".into(),
@@ -107,17 +110,60 @@ impl BuildContext {
     /// Adds a host file or directory (modes, owners and symlinks kept) at
     /// `context_path`; an unreadable path is reported when the context is packed.
     ///
+    /// A directory's own `.dockerignore`, when it has one, is honoured the way
+    /// `docker build` honours it, relative to that directory: what it excludes
+    /// is not read at all (a `target/` of gigabytes costs nothing) unless a `!`
+    /// exception may put something inside it back.
+    ///
     /// ```
     /// let ctx = dockhand::BuildContext::new("FROM scratch\nCOPY app /app\n").host_path("src", "app");
     /// ```
     pub fn host_path(mut self, host: impl AsRef<std::path::Path>, context_path: &str) -> Self {
         let host = host.as_ref();
-        match archive::normalize(context_path) {
-            Ok(dest) => {
-                if let Err(e) = archive::add_host_path(&mut self.entries, host, &dest) {
-                    self.problems.push(format!("{}: {e}", host.display()));
-                }
+        let dest = match archive::normalize(context_path) {
+            Ok(dest) => dest,
+            Err(e) => {
+                self.problems.push(e);
+                return self;
             }
+        };
+        let ignore = match std::fs::read_to_string(host.join(".dockerignore")) {
+            Ok(text) => match Ignore::parse(&text) {
+                Ok(ignore) => ignore,
+                Err(e) => {
+                    self.problems.push(format!("{}: {e}", host.display()));
+                    return self;
+                }
+            },
+            Err(_) => Ignore::default(),
+        };
+        let excluded = |rel: &str| ignore.excludes(rel);
+        let skip = archive::Skip {
+            excluded: (!ignore.is_empty()).then_some(&excluded as &dyn Fn(&str) -> bool),
+            walk_excluded: ignore.has_exceptions(),
+        };
+        if let Err(e) = archive::add_host_path_except(&mut self.entries, host, &dest, &skip) {
+            self.problems.push(format!("{}: {e}", host.display()));
+        }
+        self
+    }
+
+    /// `.dockerignore` rules for the whole context, matched against paths in the
+    /// context when it is packed (in-memory files too). The Dockerfile is always
+    /// sent. Syntax as Docker's: globs, `**`, `!` exceptions, `#` comments; the
+    /// last matching rule decides.
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM scratch\nCOPY . /app\n")
+    ///     .file("app.rs", b"fn main() {}".to_vec(), 0o644)
+    ///     .file("debug.log", b"noise".to_vec(), 0o644)
+    ///     .dockerignore("*.log\n");
+    /// let tar = ctx.to_tar().unwrap();
+    /// assert!(!String::from_utf8_lossy(&tar).contains("debug.log"));
+    /// ```
+    pub fn dockerignore(mut self, rules: &str) -> Self {
+        match Ignore::parse(rules) {
+            Ok(ignore) => self.ignore = ignore,
             Err(e) => self.problems.push(e),
         }
         self
@@ -228,6 +274,9 @@ impl BuildContext {
             return Err(Error::invalid("build context", problem.clone()));
         }
         let mut entries = self.entries.clone();
+        if !self.ignore.is_empty() {
+            entries.retain(|path, _| !self.ignore.excludes(path));
+        }
         let name =
             archive::normalize(&self.dockerfile_name).map_err(|e| Error::invalid("build context", e))?;
         entries.insert(
@@ -290,5 +339,60 @@ mod tests {
             .to_tar()
             .unwrap_err();
         assert!(err.to_string().contains("Dockerfile"), "{err}");
+    }
+
+    fn names(tar: &[u8]) -> Vec<String> {
+        let mut archive = tar::Archive::new(tar);
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn host_directory_honours_its_dockerignore() {
+        let dir = std::env::temp_dir().join(format!("dockhand-ignore-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, body) in [
+            ("src/main.rs", "fn main() {}"),
+            ("target/debug/app", "binary"),
+            ("notes.log", "x"),
+            ("keep/a.log", "x"),
+            ("keep/b.txt", "x"),
+            (".dockerignore", "target\n**/*.log\n!keep/a.log\n"),
+        ] {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        let ctx = BuildContext::new("FROM scratch\n").host_path(&dir, "app");
+        let got = names(&ctx.to_tar().unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            got,
+            [
+                "Dockerfile",
+                "app/",
+                "app/.dockerignore",
+                "app/keep/",
+                "app/keep/a.log",
+                "app/keep/b.txt",
+                "app/src/",
+                "app/src/main.rs"
+            ]
+        );
+    }
+
+    #[test]
+    fn context_rules_apply_to_everything_but_the_dockerfile() {
+        let ctx = BuildContext::new("FROM scratch\n")
+            .file("a.txt", vec![], 0o644)
+            .file("b/c.txt", vec![], 0o644)
+            .file("b/d.bin", vec![], 0o644)
+            .dockerignore("*.txt\nDockerfile\nb/*.bin\n");
+        assert_eq!(names(&ctx.to_tar().unwrap()), ["Dockerfile", "b/c.txt"]);
+        let err = BuildContext::new("FROM scratch\n").dockerignore("[").to_tar();
+        assert!(err.is_ok(), "an unclosed [ is a literal, as in Go");
     }
 }

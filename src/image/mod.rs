@@ -1,6 +1,7 @@
 //! Building images from in-memory contexts.
 
 mod context;
+mod ignore;
 mod import;
 
 use std::collections::{HashMap, VecDeque};
