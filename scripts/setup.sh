@@ -28,8 +28,9 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # The busybox test image is FROM scratch: it needs the statically linked busybox.
-# The database fixtures start from a Debian made with debootstrap.
-for pkg in busybox-static debootstrap; do
+# The database fixtures start from a Debian made with debootstrap. The registry
+# tests run the distribution's registry on loopback, with htpasswd for auth.
+for pkg in busybox-static debootstrap docker-registry apache2-utils; do
   if ! dpkg -s "$pkg" >/dev/null 2>&1; then
     echo "setup: installing $pkg"
     apt_install "$pkg"

@@ -63,6 +63,32 @@ pub enum Error {
         reason: String,
     },
 
+    /// The registry refused the credentials, or wants some and none were given.
+    #[error("registry {registry} refused access to {image}: {reason}. Give credentials with RegistryAuth::basic (or `docker login {registry}`) and check the user may {operation} this repository")]
+    RegistryAuth {
+        /// `pull` or `push`.
+        operation: &'static str,
+        /// The registry's host (`docker.io` for Docker Hub).
+        registry: String,
+        /// The image reference as given.
+        image: String,
+        /// The engine's message.
+        reason: String,
+    },
+
+    /// The registry could not be reached (refused, unknown host, TLS failure).
+    #[error("registry {registry} is unreachable for {operation} of {image}: {reason}. Check that the registry runs and the engine can reach it; a registry that is not on loopback must serve TLS or be listed in the engine's insecure-registries")]
+    RegistryUnreachable {
+        /// `pull` or `push`.
+        operation: &'static str,
+        /// The registry's host.
+        registry: String,
+        /// The image reference as given.
+        image: String,
+        /// The engine's message.
+        reason: String,
+    },
+
     /// A builder was given a value that cannot work; nothing was created.
     #[error("invalid configuration for {resource}: {reason}")]
     InvalidConfig {
@@ -238,6 +264,22 @@ impl Error {
             Error::Engine { source, .. } => status_of(source) == Some(404),
             _ => false,
         }
+    }
+
+    /// True when a registry refused the credentials (or wanted some).
+    ///
+    /// ```
+    /// let err = dockhand::Error::RegistryAuth {
+    ///     operation: "pull",
+    ///     registry: "127.0.0.1:5000".into(),
+    ///     image: "127.0.0.1:5000/app:1".into(),
+    ///     reason: "unauthorized: authentication required".into(),
+    /// };
+    /// assert!(err.is_auth());
+    /// assert!(err.to_string().contains("127.0.0.1:5000"));
+    /// ```
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::RegistryAuth { .. })
     }
 
     /// True when something did not happen in time (a readiness wait, an exec).

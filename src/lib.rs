@@ -59,7 +59,7 @@ pub use container::{
 };
 pub use engine::{Engine, EngineKind};
 pub use error::{Error, NotReady, NotReadyReason, Result};
-pub use image::{BuildContext, Image};
+pub use image::{BuildContext, Image, ImageInfo, PullOptions, PullPolicy, Pulled, RegistryAuth};
 pub use inventory::{ManagedObject, ObjectKind, RemovalReport, Scope};
 pub use labels::session_id;
 pub use network::{Network, NetworkBuilder};

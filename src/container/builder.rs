@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding};
-use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions};
-use futures_util::StreamExt;
+use bollard::query_parameters::CreateContainerOptions;
 use tokio::time::Instant;
 
 use super::config::{Healthcheck, RestartPolicy};
@@ -15,7 +14,8 @@ use super::limits::{parse_cpus, parse_memory};
 use super::ports::{Port, Protocol, Publish};
 use super::Container;
 use crate::engine::Engine;
-use crate::error::{status_of, Error, Result};
+use crate::error::{Error, Result};
+use crate::image::{PullOptions, PullPolicy, RegistryAuth};
 use crate::labels;
 use crate::network::Network;
 use crate::volume::Mount;
@@ -71,6 +71,7 @@ pub struct ContainerBuilder {
     networks: Vec<(Network, Vec<String>)>,
     mounts: Vec<Mount>,
     waits: Vec<WaitFor>,
+    pull: PullOptions,
 }
 
 impl ContainerBuilder {
@@ -102,7 +103,32 @@ impl ContainerBuilder {
             networks: Vec::new(),
             mounts: Vec::new(),
             waits: Vec::new(),
+            pull: PullOptions::default(),
         }
+    }
+
+    /// When the image is pulled (default [`PullPolicy::Missing`]). A pull is
+    /// not counted against the [`startup_timeout`](Self::startup_timeout); it is
+    /// cut off only when it stops making progress.
+    ///
+    /// ```
+    /// let b = dockhand::Container::builder("redis:7-alpine").pull_policy(dockhand::PullPolicy::Always);
+    /// ```
+    pub fn pull_policy(mut self, policy: PullPolicy) -> Self {
+        self.pull.policy = policy;
+        self
+    }
+
+    /// Credentials for pulling the image; without them those `docker login`
+    /// stored for its registry are used.
+    ///
+    /// ```
+    /// let b = dockhand::Container::builder("ghcr.io/org/app:1")
+    ///     .registry_auth(dockhand::RegistryAuth::basic("ci", "token"));
+    /// ```
+    pub fn registry_auth(mut self, auth: RegistryAuth) -> Self {
+        self.pull.auth = Some(auth);
+        self
     }
 
     /// Uses this engine instead of the process-wide default.
@@ -621,8 +647,6 @@ impl ContainerBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn start(self) -> Result<Container> {
-        let begun = Instant::now();
-        let deadline = begun + self.startup_timeout;
         let name = self.resolved_name();
         let body = self.to_create_body(&name)?;
         let engine = match &self.engine {
@@ -631,13 +655,27 @@ impl ContainerBuilder {
         };
         engine.begin_owning();
         let resource = format!("container {name} (image {})", self.image);
-        let id = tokio::time::timeout_at(deadline, create(&engine, &name, &self.image, body, &resource))
-            .await
-            .map_err(|_| Error::Timeout {
-                operation: "create",
-                resource: resource.clone(),
-                after: self.startup_timeout,
-            })??;
+        if self.pull.policy == PullPolicy::Always {
+            engine.pull_image(&self.image, &self.pull).await?;
+        }
+        let mut begun = Instant::now();
+        let limit = self.startup_timeout;
+        let id = match create(&engine, &name, &body, &resource, limit).await? {
+            Some(id) => id,
+            None => {
+                // The engine lacks the image: pull (by the policy), then the
+                // startup clock starts afresh, as a pull is not the service's start.
+                engine.pull_image(&self.image, &self.pull).await?;
+                begun = Instant::now();
+                create(&engine, &name, &body, &resource, limit)
+                    .await?
+                    .ok_or_else(|| Error::ImageNotFound {
+                        image: self.image.clone(),
+                        reason: "the engine still lacks it after pulling".into(),
+                    })?
+            }
+        };
+        let deadline = begun + self.startup_timeout;
         // From here on the guard owns the container: any early return removes it.
         let holds = self
             .networks
@@ -698,80 +736,47 @@ impl ContainerBuilder {
     }
 }
 
+/// Creates the container; `None` when the engine lacks the image.
+async fn create(
+    engine: &Engine,
+    name: &str,
+    body: &ContainerCreateBody,
+    resource: &str,
+    limit: Duration,
+) -> Result<Option<String>> {
+    let options = CreateContainerOptions {
+        name: Some(name.to_string()),
+        ..Default::default()
+    };
+    let created = engine.docker().create_container(Some(options), body.clone());
+    match tokio::time::timeout(limit, created).await {
+        Err(_) => Err(Error::Timeout {
+            operation: "create",
+            resource: resource.to_string(),
+            after: limit,
+        }),
+        Ok(Ok(created)) => Ok(Some(created.id)),
+        Ok(Err(err)) if is_missing_image(&err) => Ok(None),
+        Ok(Err(err)) => Err(Error::engine("create", resource, err)),
+    }
+}
+
+/// A 404 can also mean a network that is gone; only a missing image is pulled.
+fn is_missing_image(err: &bollard::errors::Error) -> bool {
+    match err {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => message.to_lowercase().contains("no such image"),
+        _ => false,
+    }
+}
+
 /// An endpoint on a network with these aliases.
 pub(crate) fn endpoint(aliases: &[String]) -> EndpointSettings {
     EndpointSettings {
         aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
         ..Default::default()
-    }
-}
-
-/// Creates the container, pulling the image once when the engine does not have it.
-async fn create(
-    engine: &Engine,
-    name: &str,
-    image: &str,
-    body: ContainerCreateBody,
-    resource: &str,
-) -> Result<String> {
-    let options = CreateContainerOptions {
-        name: Some(name.to_string()),
-        ..Default::default()
-    };
-    let docker = engine.docker();
-    match docker.create_container(Some(options.clone()), body.clone()).await {
-        Ok(created) => return Ok(created.id),
-        Err(err) if status_of(&err) == Some(404) => {}
-        Err(err) => return Err(Error::engine("create", resource, err)),
-    }
-    pull(engine, image).await?;
-    docker
-        .create_container(Some(options), body)
-        .await
-        .map(|c| c.id)
-        .map_err(|e| Error::engine("create", resource, e))
-}
-
-async fn pull(engine: &Engine, image: &str) -> Result<()> {
-    let (repo, tag) = split_reference(image);
-    tracing::info!(%image, "image not present locally; pulling");
-    let options = CreateImageOptions {
-        from_image: Some(repo.to_string()),
-        tag: Some(tag.to_string()),
-        ..Default::default()
-    };
-    let mut progress = engine.docker().create_image(Some(options), None, None);
-    while let Some(step) = progress.next().await {
-        match step {
-            Ok(info) => {
-                if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                    return Err(Error::ImageNotFound {
-                        image: image.into(),
-                        reason: err,
-                    });
-                }
-                tracing::trace!(%image, status = info.status.as_deref().unwrap_or(""), "pull");
-            }
-            Err(err) => {
-                return Err(Error::ImageNotFound {
-                    image: image.into(),
-                    reason: err.to_string(),
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `repo[:tag][@digest]` into repository and tag (`latest` when none); a port in
-/// the registry host is not a tag.
-pub(crate) fn split_reference(image: &str) -> (&str, &str) {
-    if image.contains('@') {
-        return (image, "");
-    }
-    match image.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (image, "latest"),
     }
 }
 
@@ -839,19 +844,5 @@ mod tests {
             .expose(Port::udp(53))
             .wait_for(WaitFor::port(Port::udp(53)));
         assert!(reason(udp).contains("UDP"));
-    }
-
-    #[test]
-    fn references_split_into_repo_and_tag() {
-        assert_eq!(split_reference("busybox"), ("busybox", "latest"));
-        assert_eq!(split_reference("postgres:16-alpine"), ("postgres", "16-alpine"));
-        assert_eq!(
-            split_reference("localhost:5000/app"),
-            ("localhost:5000/app", "latest")
-        );
-        assert_eq!(
-            split_reference("localhost:5000/app:v2"),
-            ("localhost:5000/app", "v2")
-        );
     }
 }

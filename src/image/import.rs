@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
-use crate::container::builder::split_reference;
+use super::reference::split_reference;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::labels;

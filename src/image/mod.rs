@@ -1,8 +1,12 @@
 //! Building images from in-memory contexts.
 
+mod auth;
 mod context;
 mod ignore;
 mod import;
+mod reference;
+mod registry;
+mod store;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -12,14 +16,17 @@ use futures_util::StreamExt;
 use once_cell::sync::Lazy;
 use tokio::sync::OnceCell;
 
+pub use auth::RegistryAuth;
 pub use context::BuildContext;
+pub use registry::{PullOptions, PullPolicy, Pulled};
+pub use store::ImageInfo;
 
 use crate::cleanup;
-use crate::container::builder::split_reference;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inventory::{self, ManagedObject, ObjectKind};
 use crate::labels;
+use reference::split_reference;
 
 /// How many lines of build output a failure carries.
 const FAILURE_LINES: usize = 50;

@@ -10,6 +10,8 @@ mod postgres_fixture;
 #[path = "../../fixtures/redis.rs"]
 mod redis_fixture;
 
+pub mod registry;
+
 pub use busybox_fixture::busybox;
 
 /// The busybox fixture's tag (build it first with `busybox().await`).
