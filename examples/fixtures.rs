@@ -6,6 +6,8 @@
 mod busybox_fixture;
 #[path = "../fixtures/debian.rs"]
 mod debian_fixture;
+#[path = "../fixtures/mariadb.rs"]
+mod mariadb_fixture;
 #[path = "../fixtures/postgres.rs"]
 mod postgres_fixture;
 #[path = "../fixtures/redis.rs"]
@@ -37,6 +39,12 @@ async fn main() -> dockhand::Result<()> {
     println!(
         "{} ready ({:.1}s)",
         redis_fixture::redis().await?,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    println!(
+        "{} ready ({:.1}s)",
+        mariadb_fixture::mariadb().await?,
         t.elapsed().as_secs_f64()
     );
     Ok(())

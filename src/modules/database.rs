@@ -1,0 +1,71 @@
+//! The per-test database guard the SQL modules hand out.
+
+use crate::cleanup;
+use crate::container::{Container, Exec};
+
+/// A database created for one test on a shared server; dropped (in the
+/// background) with the guard.
+///
+/// ```no_run
+/// # async fn demo(pg: &dockhand::modules::PostgresContainer) -> dockhand::Result<()> {
+/// let db = pg.fresh_database().await?;
+/// println!("{} at {}", db.name(), db.connection_string());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    url: String,
+    drop_command: Option<Exec>,
+    container_id: String,
+    endpoint: String,
+}
+
+impl TestDatabase {
+    /// `drop_command` runs in the server's container when the guard drops.
+    pub(crate) fn new(server: &Container, url: String, name: String, drop_command: Exec) -> Self {
+        TestDatabase {
+            name,
+            url,
+            drop_command: Some(drop_command),
+            container_id: server.id().to_string(),
+            endpoint: server.engine().endpoint().to_string(),
+        }
+    }
+
+    /// The database's name.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::TestDatabase) { assert!(db.name().starts_with("test_")); }
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A connection string for it.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::TestDatabase) { println!("{}", db.connection_string()); }
+    /// ```
+    pub fn connection_string(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(exec) = self.drop_command.take() else {
+            return;
+        };
+        let id = self.container_id.clone();
+        cleanup::submit(
+            &self.endpoint,
+            Box::new(move |docker| {
+                Box::pin(async move {
+                    // The server may be gone first; then so is the database.
+                    let _ = crate::container::exec::run(&docker, &id, &id, exec).await;
+                })
+            }),
+        );
+    }
+}

@@ -1,0 +1,547 @@
+//! MariaDB: a typed module, and fresh databases per test from one shared server.
+
+use std::time::Duration;
+
+use super::database::TestDatabase;
+use crate::container::{Container, ContainerBuilder, Exec};
+use crate::error::{Error, Result};
+use crate::labels;
+use crate::wait::WaitFor;
+
+/// The official image by default; swap it with [`MariaDb::image`].
+pub const DEFAULT_IMAGE: &str = "mariadb:11";
+const PORT: u16 = 3306;
+/// The official image starts a temporary server without networking for its
+/// initialisation (its version line says `port: 0`); only the real server
+/// listens on 3306. Both log `ready for connections` on stderr.
+const READY_LINE: &str = r"port: 3306\b";
+
+/// A MariaDB server to start: root password, database, an application user,
+/// init scripts, and whether the data lives on a tmpfs with relaxed flushing
+/// (the default: fast and disposable, as tests want).
+///
+/// ```no_run
+/// use dockhand::modules::MariaDb;
+/// # async fn demo() -> dockhand::Result<()> {
+/// let db = MariaDb::new()
+///     .database("shop")
+///     .user("app")
+///     .password("secret")
+///     .init_sql("schema.sql", "CREATE TABLE items (id INT PRIMARY KEY);")
+///     .start()
+///     .await?;
+/// let url = db.connection_string(); // mysql://app:secret@127.0.0.1:<port>/shop
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "nothing starts until .start().await"]
+pub struct MariaDb {
+    image: String,
+    root_password: String,
+    database: String,
+    user: String,
+    password: String,
+    init: Vec<(String, String)>,
+    ephemeral: bool,
+    startup_timeout: Duration,
+}
+
+impl Default for MariaDb {
+    fn default() -> Self {
+        MariaDb {
+            image: DEFAULT_IMAGE.into(),
+            root_password: "root".into(),
+            database: "test".into(),
+            user: "test".into(),
+            password: "test".into(),
+            init: Vec::new(),
+            ephemeral: true,
+            startup_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+impl MariaDb {
+    /// `mariadb:11`, database `test`, user/password `test`, root password `root`.
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new();
+    /// ```
+    pub fn new() -> Self {
+        MariaDb::default()
+    }
+
+    /// Another image that behaves like the official one.
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().image("mariadb:10.11");
+    /// ```
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.image = image.into();
+        self
+    }
+
+    /// The root password (`MARIADB_ROOT_PASSWORD`); root may log in from anywhere.
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().root_password("hunter2");
+    /// ```
+    pub fn root_password(mut self, password: impl Into<String>) -> Self {
+        self.root_password = password.into();
+        self
+    }
+
+    /// The database created at start (`MARIADB_DATABASE`).
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().database("shop");
+    /// ```
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.database = database.into();
+        self
+    }
+
+    /// The application user (`MARIADB_USER`), granted everything on the database.
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().user("app");
+    /// ```
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    /// The application user's password (`MARIADB_PASSWORD`).
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().password("secret");
+    /// ```
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = password.into();
+        self
+    }
+
+    /// An SQL script run once at initialisation in the database, in name order
+    /// (copied into `/docker-entrypoint-initdb.d` before start).
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().init_sql("01-schema.sql", "CREATE TABLE t (x INT);");
+    /// ```
+    pub fn init_sql(mut self, name: impl Into<String>, sql: impl Into<String>) -> Self {
+        self.init.push((name.into(), sql.into()));
+        self
+    }
+
+    /// Keep the data on the container's disk with the server's normal flushing,
+    /// instead of the default tmpfs with flushing relaxed.
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().durable();
+    /// ```
+    pub fn durable(mut self) -> Self {
+        self.ephemeral = false;
+        self
+    }
+
+    /// The deadline for the whole start (default 90 s: MariaDB initialises its
+    /// system tables on first start).
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().startup_timeout(std::time::Duration::from_secs(60));
+    /// ```
+    pub fn startup_timeout(mut self, limit: Duration) -> Self {
+        self.startup_timeout = limit;
+        self
+    }
+
+    /// The container builder this module would start, to add anything else
+    /// before [`start`](ContainerBuilder::start); wrap the result with
+    /// [`MariaDbContainer::from_container`].
+    ///
+    /// ```
+    /// let builder = dockhand::modules::MariaDb::new().builder().label("team", "db");
+    /// ```
+    pub fn builder(&self) -> ContainerBuilder {
+        let mut builder = Container::builder(&self.image)
+            .env("MARIADB_ROOT_PASSWORD", &self.root_password)
+            .env("MARIADB_DATABASE", &self.database)
+            .expose(PORT)
+            .startup_timeout(self.startup_timeout)
+            .wait_for(WaitFor::log_regex(READY_LINE).on_stderr())
+            .wait_for(WaitFor::port(PORT));
+        if self.root_password.is_empty() {
+            builder = builder.env("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", "1");
+        }
+        if self.user != "root" {
+            builder = builder
+                .env("MARIADB_USER", &self.user)
+                .env("MARIADB_PASSWORD", &self.password);
+        }
+        if self.ephemeral {
+            builder = builder.tmpfs("/var/lib/mysql", "rw,mode=0777").cmd([
+                "mariadbd",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-doublewrite=0",
+                "--skip-name-resolve",
+            ]);
+        }
+        for (name, sql) in &self.init {
+            builder = builder.copy_file(
+                format!("/docker-entrypoint-initdb.d/{name}"),
+                sql.clone().into_bytes(),
+                0o644,
+            );
+        }
+        builder
+    }
+
+    /// Starts the server and waits until the real server (not the temporary
+    /// one of the initialisation) accepts connections.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let db = dockhand::modules::MariaDb::new().start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(&self) -> Result<MariaDbContainer> {
+        let container = self.builder().start().await?;
+        Ok(MariaDbContainer::from_container(container, self))
+    }
+}
+
+/// A running MariaDB server; removed when dropped.
+///
+/// ```no_run
+/// # async fn demo() -> dockhand::Result<()> {
+/// let server = dockhand::modules::MariaDb::new().start().await?;
+/// println!("{}", server.connection_string());
+/// let db = server.fresh_database().await?; // an empty database of its own
+/// println!("{}", db.connection_string());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct MariaDbContainer {
+    container: Container,
+    root_password: String,
+    database: String,
+    user: String,
+    password: String,
+}
+
+impl MariaDbContainer {
+    /// Wraps a container started from [`MariaDb::builder`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// use dockhand::modules::{MariaDb, MariaDbContainer};
+    /// let settings = MariaDb::new();
+    /// let c = settings.builder().label("x", "y").start().await?;
+    /// let db = MariaDbContainer::from_container(c, &settings);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_container(container: Container, settings: &MariaDb) -> Self {
+        let root = settings.user == "root";
+        MariaDbContainer {
+            container,
+            root_password: settings.root_password.clone(),
+            database: settings.database.clone(),
+            user: settings.user.clone(),
+            password: if root {
+                settings.root_password.clone()
+            } else {
+                settings.password.clone()
+            },
+        }
+    }
+
+    /// The container, for exec, logs and the rest.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &dockhand::modules::MariaDbContainer) -> dockhand::Result<()> {
+    /// let logs = db.container().logs().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    /// Removes the server now and reports errors (dropping it removes it in the
+    /// background).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: dockhand::modules::MariaDbContainer) -> dockhand::Result<()> {
+    /// db.remove().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn remove(self) -> Result<()> {
+        self.container.remove().await
+    }
+
+    /// Host to connect to.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { assert_eq!(db.host(), "127.0.0.1"); }
+    /// ```
+    pub fn host(&self) -> &str {
+        self.container.host()
+    }
+
+    /// Host port of the server.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { let port = db.port(); }
+    /// ```
+    pub fn port(&self) -> u16 {
+        // Published by construction: the builder always exposes 3306.
+        self.container.host_port(PORT).unwrap_or(0)
+    }
+
+    /// The application user's name.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.user()); }
+    /// ```
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The application user's password.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.password()); }
+    /// ```
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// The database created at start.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.database()); }
+    /// ```
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// `mysql://user:password@host:port/database` for the application user.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.connection_string()); }
+    /// ```
+    pub fn connection_string(&self) -> String {
+        self.url_for(&self.user, &self.password, &self.database)
+    }
+
+    /// `mysql://root:password@host:port/database`, for what needs root.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.root_connection_string()); }
+    /// ```
+    pub fn root_connection_string(&self) -> String {
+        self.url_for("root", &self.root_password, &self.database)
+    }
+
+    fn url_for(&self, user: &str, password: &str, database: &str) -> String {
+        format!(
+            "mysql://{}:{}@{}:{}/{database}",
+            escape(user),
+            escape(password),
+            self.host(),
+            self.port()
+        )
+    }
+
+    /// Runs SQL as root with the `mariadb` client inside the container; returns
+    /// its output (tab-separated rows, no headers).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &dockhand::modules::MariaDbContainer) -> dockhand::Result<()> {
+    /// let out = db.sql("SELECT 1").await?;
+    /// assert_eq!(out.trim(), "1");
+    /// # Ok(()) }
+    /// ```
+    pub async fn sql(&self, sql: &str) -> Result<String> {
+        let out = self
+            .container
+            .exec(client_command(&self.root_password, sql))
+            .await?;
+        if out.success() {
+            Ok(out.stdout_str().into_owned())
+        } else {
+            Err(Error::invalid(
+                format!("SQL on {}", self.container.name()),
+                format!(
+                    "the mariadb client exited with {}: {}",
+                    out.exit_code,
+                    out.stderr_str().trim()
+                ),
+            ))
+        }
+    }
+
+    /// Creates an empty database of its own for one test, open to the
+    /// application user, and returns its guard; dropping the guard drops the
+    /// database (in the background). Milliseconds, against seconds for a server
+    /// of its own.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &dockhand::modules::MariaDbContainer) -> dockhand::Result<()> {
+    /// let test_db = db.fresh_database().await?;
+    /// let url = test_db.connection_string();
+    /// # Ok(()) }
+    /// ```
+    pub async fn fresh_database(&self) -> Result<TestDatabase> {
+        let name = format!("test_{}", labels::random_hex(16));
+        let grant = if self.user == "root" {
+            String::new()
+        } else {
+            format!(
+                " GRANT ALL ON `{name}`.* TO '{}'@'%';",
+                self.user.replace('\\', "\\\\").replace('\'', "\\'")
+            )
+        };
+        self.sql(&format!("CREATE DATABASE `{name}`;{grant}")).await?;
+        let drop = client_command(&self.root_password, &format!("DROP DATABASE IF EXISTS `{name}`"));
+        Ok(TestDatabase::new(
+            &self.container,
+            self.url_for(&self.user, &self.password, &name),
+            name,
+            drop,
+        ))
+    }
+}
+
+impl crate::shared::HoldsContainer for MariaDbContainer {
+    fn held_container(&self) -> &Container {
+        &self.container
+    }
+}
+
+/// The `mariadb` client as root over the socket; the password goes in the
+/// environment so it does not show in the process list.
+fn client_command(root_password: &str, sql: &str) -> Exec {
+    Exec::new(["mariadb", "-uroot", "--batch", "--skip-column-names", "-e", sql])
+        .env("MYSQL_PWD", root_password)
+}
+
+/// Percent-encodes what would break a URL's user-info part.
+fn escape(part: &str) -> String {
+    part.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// One MariaDB server per test process, started on first use and removed at
+/// exit, handing each test a fresh database in milliseconds.
+///
+/// ```no_run
+/// use dockhand::modules::{MariaDb, SharedMariaDb};
+///
+/// static DB: SharedMariaDb = SharedMariaDb::new(MariaDb::new);
+///
+/// #[tokio::test]
+/// async fn items_table() -> dockhand::Result<()> {
+///     let db = DB.fresh_database().await?; // empty, this test's own
+///     let url = db.connection_string();
+///     // ... connect with your client ...
+///     Ok(())
+/// }                                       // the database is dropped here
+/// ```
+pub struct SharedMariaDb {
+    settings: fn() -> MariaDb,
+    server: tokio::sync::OnceCell<std::sync::Arc<MariaDbContainer>>,
+}
+
+impl SharedMariaDb {
+    /// Describes the server; nothing starts until first use.
+    ///
+    /// ```
+    /// static DB: dockhand::modules::SharedMariaDb =
+    ///     dockhand::modules::SharedMariaDb::new(dockhand::modules::MariaDb::new);
+    /// ```
+    pub const fn new(settings: fn() -> MariaDb) -> Self {
+        SharedMariaDb {
+            settings,
+            server: tokio::sync::OnceCell::const_new(),
+        }
+    }
+
+    /// The server, started by the first caller.
+    ///
+    /// ```no_run
+    /// # static DB: dockhand::modules::SharedMariaDb = dockhand::modules::SharedMariaDb::new(dockhand::modules::MariaDb::new);
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let server = DB.server().await?;
+    /// println!("{}", server.connection_string());
+    /// # Ok(()) }
+    /// ```
+    pub async fn server(&'static self) -> Result<std::sync::Arc<MariaDbContainer>> {
+        let settings = self.settings;
+        crate::shared::start_once(&self.server, move || {
+            Box::pin(async move { settings().start().await })
+        })
+        .await
+    }
+
+    /// A fresh, empty database on the shared server, dropped with the guard.
+    ///
+    /// ```no_run
+    /// # static DB: dockhand::modules::SharedMariaDb = dockhand::modules::SharedMariaDb::new(dockhand::modules::MariaDb::new);
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let db = DB.fresh_database().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn fresh_database(&'static self) -> Result<TestDatabase> {
+        self.server().await?.fresh_database().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_line_is_the_real_server_not_the_temporary_one() {
+        let re = regex::Regex::new(READY_LINE).unwrap();
+        assert!(re.is_match(
+            "Version: '11.4.2-MariaDB-ubu2404'  socket: '/run/mysqld/mysqld.sock'  port: 3306  mariadb.org binary distribution"
+        ));
+        assert!(re.is_match(
+            "Version: '10.11.18-MariaDB-0+deb12u1'  socket: '/run/mysqld/mysqld.sock'  port: 3306  Debian 12"
+        ));
+        assert!(!re.is_match(
+            "Version: '11.4.2-MariaDB-ubu2404'  socket: '/run/mysqld/mysqld.sock'  port: 0  mariadb.org binary distribution"
+        ));
+    }
+
+    #[test]
+    fn settings_reach_the_environment() {
+        let body = MariaDb::new()
+            .root_password("")
+            .user("app")
+            .password("p")
+            .database("shop")
+            .builder()
+            .to_create_body("c")
+            .unwrap();
+        let env = body.env.unwrap();
+        for expected in [
+            "MARIADB_ROOT_PASSWORD=",
+            "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD=1",
+            "MARIADB_USER=app",
+            "MARIADB_PASSWORD=p",
+            "MARIADB_DATABASE=shop",
+        ] {
+            assert!(env.iter().any(|e| e == expected), "{expected} in {env:?}");
+        }
+    }
+
+    #[test]
+    fn urls_escape_user_info() {
+        assert_eq!(escape("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
+        assert_eq!(escape("plain-1.x"), "plain-1.x");
+    }
+}
