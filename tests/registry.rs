@@ -154,6 +154,28 @@ async fn registry_with_htpasswd_wants_the_right_credentials() -> dockhand::Resul
         .unwrap_err();
     assert!(err.is_auth(), "{err}");
 
+    // A build whose base image is in the private registry: the credentials
+    // reach the engine's pull of the base.
+    let from_private = format!("FROM {reference}\nCMD [\"echo\", \"built on a private base\"]\n");
+    let tag = format!("dockhand-test/{}:1", unique("on-private"));
+    let err = BuildContext::new(from_private.clone())
+        .build(&tag)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::BuildFailed { .. }), "{err}");
+    assert!(err.to_string().contains("auth"), "failed for want of credentials: {err}");
+    let built = BuildContext::new(from_private)
+        .registry_auth(&registry.host, right.clone())
+        .build(&tag)
+        .await?;
+    let c = Container::builder(built.tag())
+        .wait_for(WaitFor::exit_code(0))
+        .start()
+        .await?;
+    assert_eq!(c.logs().await?.stdout(), "built on a private base\n");
+    drop(c);
+    engine.remove_image(&reference).await?;
+
     let c = Container::builder(&reference)
         .registry_auth(right)
         .cmd(["echo", "pulled with a password"])

@@ -1,6 +1,7 @@
 //! Registry credentials: given explicitly or read from the Docker CLI's
 //! `config.json`, so a user logged in with `docker login` needs nothing more.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -66,6 +67,15 @@ impl RegistryAuth {
         from_config_text(&text, registry)
     }
 
+    /// Every registry's credentials in the Docker config, keyed by host, as
+    /// the engine wants them for the base images of a build.
+    pub(crate) fn all_from_docker_config() -> HashMap<String, RegistryAuth> {
+        docker_config_path()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .map(|text| all_from_config_text(&text))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn credentials(&self, registry: &str) -> DockerCredentials {
         DockerCredentials {
             username: Some(self.username.clone()),
@@ -106,6 +116,23 @@ fn from_config_text(text: &str, registry: &str) -> Option<RegistryAuth> {
         .iter()
         .find(|(key, _)| normalize_server(key) == wanted)
         .map(|(_, v)| v)?;
+    from_entry(entry)
+}
+
+fn all_from_config_text(text: &str) -> HashMap<String, RegistryAuth> {
+    let Ok(config) = serde_json::from_str::<serde_json::Value>(text) else {
+        return HashMap::new();
+    };
+    let Some(auths) = config.get("auths").and_then(|a| a.as_object()) else {
+        return HashMap::new();
+    };
+    auths
+        .iter()
+        .filter_map(|(key, entry)| Some((normalize_server(key).to_string(), from_entry(entry)?)))
+        .collect()
+}
+
+fn from_entry(entry: &serde_json::Value) -> Option<RegistryAuth> {
     if let (Some(user), Some(pass)) = (
         entry.get("username").and_then(|v| v.as_str()),
         entry.get("password").and_then(|v| v.as_str()),
@@ -165,6 +192,10 @@ mod tests {
         assert_eq!(from_config_text(text, "broken.example"), None);
         assert_eq!(from_config_text(text, "other.example"), None);
         assert_eq!(from_config_text("not json", "docker.io"), None);
+        let all = all_from_config_text(text);
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all["docker.io"].username(), "ci");
+        assert_eq!(all["127.0.0.1:5000"].username(), "u");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub struct BuildContext {
     pub(crate) target: Option<String>,
     pub(crate) no_cache: bool,
     pub(crate) pull: bool,
+    pub(crate) registry_auths: BTreeMap<String, super::auth::RegistryAuth>,
 }
 
 impl BuildContext {
@@ -54,6 +55,7 @@ impl BuildContext {
             target: None,
             no_cache: false,
             pull: false,
+            registry_auths: BTreeMap::new(),
         }
     }
 
@@ -104,6 +106,18 @@ impl BuildContext {
     /// ```
     pub fn pull_base(mut self) -> Self {
         self.pull = true;
+        self
+    }
+
+    /// Credentials for a registry the build pulls base images from (a host
+    /// such as `ghcr.io`); those `docker login` stored are sent as well.
+    ///
+    /// ```
+    /// let ctx = dockhand::BuildContext::new("FROM ghcr.io/org/base:1\n")
+    ///     .registry_auth("ghcr.io", dockhand::RegistryAuth::basic("ci", "token"));
+    /// ```
+    pub fn registry_auth(mut self, registry: &str, auth: super::auth::RegistryAuth) -> Self {
+        self.registry_auths.insert(registry.to_string(), auth);
         self
     }
 
