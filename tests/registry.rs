@@ -163,7 +163,10 @@ async fn registry_with_htpasswd_wants_the_right_credentials() -> dockhand::Resul
         .await
         .unwrap_err();
     assert!(matches!(err, Error::BuildFailed { .. }), "{err}");
-    assert!(err.to_string().contains("auth"), "failed for want of credentials: {err}");
+    assert!(
+        err.to_string().contains("auth"),
+        "failed for want of credentials: {err}"
+    );
     let built = BuildContext::new(from_private)
         .registry_auth(&registry.host, right.clone())
         .build(&tag)
