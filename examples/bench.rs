@@ -12,6 +12,10 @@
 //! watcher on and off) and `churn` (200 sequential start/drop cycles and 32
 //! parallel ones, then the managed objects left in the engine).
 //!
+//! `mariadb_isolation` compares eight fresh databases from one MariaDB server
+//! (its start included) with eight servers started one after another; both
+//! sides use dockhand, as the point is the pattern, not the client.
+//!
 //! `BENCH_SCALE=0.2` runs a fifth of the iterations (a quick look);
 //! `BENCH_ONLY=start_ready,exec` runs only the named workloads.
 
@@ -19,6 +23,8 @@
 mod busybox_fixture;
 #[path = "../fixtures/debian.rs"]
 mod debian_fixture;
+#[path = "../fixtures/mariadb.rs"]
+mod mariadb_fixture;
 #[path = "../fixtures/postgres.rs"]
 mod postgres_fixture;
 
@@ -216,6 +222,31 @@ async fn main() -> dockhand::Result<()> {
         }
         report("postgres_isolation", &d, &b);
     }
+    if runs_of("mariadb_isolation", 1) > 0 {
+        let image = mariadb_fixture::mariadb().await?;
+        let settings = dockhand::modules::MariaDb::new().image(image);
+        let (mut d, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..runs_of("mariadb_isolation", 3) {
+            // As postgres_isolation: eight tests' worth, the shared server's start included.
+            let t = Instant::now();
+            let server = settings.start().await?;
+            for _ in 0..8 {
+                let db = server.fresh_database().await?;
+                first_mysql_query(db.connection_string()).await;
+            }
+            d.push(ms(t));
+            drop(server);
+            settle();
+            let t = Instant::now();
+            for _ in 0..8 {
+                let server = settings.start().await?;
+                first_mysql_query(&server.connection_string()).await;
+                server.remove().await?;
+            }
+            b.push(ms(t));
+        }
+        report("mariadb_isolation", &d, &b);
+    }
     if runs_of("watcher_first_start", 1) > 0 {
         watcher_cost(runs(10));
     }
@@ -297,6 +328,14 @@ async fn first_query(url: &str) {
     assert_eq!(one, 1);
     drop(client);
     let _ = connection.await;
+}
+
+async fn first_mysql_query(url: &str) {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mysql_async::Conn::from_url(url).await.expect("connect");
+    let one: Option<i32> = conn.query_first("SELECT 1").await.expect("query");
+    assert_eq!(one, Some(1));
+    conn.disconnect().await.expect("disconnect");
 }
 
 /// The same server as the module starts, polled with the same query until it answers.
