@@ -80,18 +80,6 @@ impl std::fmt::Debug for Engine {
 
 static DEFAULT: OnceCell<Engine> = OnceCell::const_new();
 
-/// Every endpoint this process connected to, for cleanups that must reach all.
-static USED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-pub(crate) fn used_endpoints() -> Vec<String> {
-    USED.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// `DOCKHAND_SWEEP=0` turns off the background sweep on first use.
-fn background_sweep_enabled() -> bool {
-    std::env::var("DOCKHAND_SWEEP").map_or(true, |v| v != "0" && v != "false")
-}
-
 impl Engine {
     /// The process-wide engine: `DOCKER_HOST` when set (and only it), otherwise
     /// the first of the default sockets that answers. Connected once; a failure is
@@ -135,7 +123,6 @@ impl Engine {
             match try_endpoint(endpoint).await {
                 Ok(engine) => {
                     tracing::debug!(endpoint = %endpoint, kind = %engine.kind(), version = %engine.version(), "connected to engine");
-                    remember(endpoint);
                     return Ok(engine);
                 }
                 Err(why) => tried.push(format!("{endpoint} ({why})")),
@@ -206,54 +193,6 @@ impl Engine {
 
     pub(crate) fn docker(&self) -> &Docker {
         &self.inner.docker
-    }
-}
-
-fn remember(endpoint: &str) {
-    let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
-    if !used.iter().any(|e| e == endpoint) {
-        used.push(endpoint.to_string());
-    }
-}
-
-/// Endpoints on which this process has begun to create objects.
-static OWNING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-impl Engine {
-    /// Called before this process creates its first object on this engine: start
-    /// the watcher and sweep up after dead processes in the background. Not on
-    /// connect, so a process that only looks (`dockhand ls`, a dry-run sweep)
-    /// neither spawns a watcher nor removes anything.
-    pub(crate) fn begin_owning(&self) {
-        let endpoint = self.endpoint();
-        {
-            let mut owning = OWNING.lock().unwrap_or_else(|e| e.into_inner());
-            if owning.iter().any(|e| e == endpoint) {
-                return;
-            }
-            owning.push(endpoint.to_string());
-        }
-        start_owning(endpoint);
-    }
-}
-
-fn start_owning(endpoint: &str) {
-    crate::watcher::ensure_started(endpoint);
-    if background_sweep_enabled() {
-        crate::cleanup::submit(
-            endpoint,
-            Box::new(|docker| {
-                Box::pin(async move {
-                    match crate::sweep::sweep_on(&docker, false, Duration::from_secs(3600), false).await {
-                        Ok(report) if !report.removed.is_empty() => {
-                            tracing::info!(removed = report.removed.len(), "swept objects of dead processes")
-                        }
-                        Ok(_) => {}
-                        Err(err) => tracing::debug!(%err, "background sweep failed"),
-                    }
-                })
-            }),
-        );
     }
 }
 

@@ -2,56 +2,17 @@
 //! objects, scoped to dockhand's labels unless the caller asks for more.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions, RemoveImageOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
 };
 use bollard::Docker;
 use futures_util::future::join_all;
 
-use crate::cleanup::{remove_container, retry_while_in_use};
 use crate::engine::Engine;
 use crate::error::{status_of, Error, Result};
 use crate::labels;
-
-/// The kinds of engine objects dockhand manages.
-///
-/// ```
-/// assert_eq!(dockhand::ObjectKind::Volume.to_string(), "volume");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ObjectKind {
-    /// A container.
-    Container,
-    /// A network.
-    Network,
-    /// A volume.
-    Volume,
-    /// An image.
-    Image,
-}
-
-impl ObjectKind {
-    /// Every kind, in removal order: containers first, since they hold the rest.
-    pub const ALL: [ObjectKind; 4] = [
-        ObjectKind::Container,
-        ObjectKind::Network,
-        ObjectKind::Volume,
-        ObjectKind::Image,
-    ];
-}
-
-impl fmt::Display for ObjectKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ObjectKind::Container => "container",
-            ObjectKind::Network => "network",
-            ObjectKind::Volume => "volume",
-            ObjectKind::Image => "image",
-        })
-    }
-}
+use crate::remove::{remove_object, ObjectKind};
 
 /// Which objects a listing covers.
 ///
@@ -333,7 +294,7 @@ pub(crate) async fn remove_on(docker: &Docker, objects: Vec<ManagedObject>) -> R
     let mut report = RemovalReport::default();
     for kind in ObjectKind::ALL {
         let batch: Vec<ManagedObject> = objects.iter().filter(|o| o.kind == kind).cloned().collect();
-        let results = join_all(batch.iter().map(|o| remove_one(docker, o))).await;
+        let results = join_all(batch.iter().map(|o| remove_object(docker, o.kind, &o.id))).await;
         for (object, result) in batch.into_iter().zip(results) {
             match result {
                 Ok(()) => report.removed.push(object),
@@ -342,44 +303,4 @@ pub(crate) async fn remove_on(docker: &Docker, objects: Vec<ManagedObject>) -> R
         }
     }
     report
-}
-
-async fn remove_one(
-    docker: &Docker,
-    object: &ManagedObject,
-) -> std::result::Result<(), bollard::errors::Error> {
-    match object.kind {
-        ObjectKind::Container => remove_container(docker, &object.id).await,
-        ObjectKind::Network => retry_while_in_use(|| docker.remove_network(&object.id)).await,
-        ObjectKind::Volume => {
-            retry_while_in_use(|| {
-                docker.remove_volume(&object.id, None::<bollard::query_parameters::RemoveVolumeOptions>)
-            })
-            .await
-        }
-        ObjectKind::Image => {
-            let options = RemoveImageOptions {
-                force: true,
-                ..Default::default()
-            };
-            // 409 while a container (perhaps being removed right now by another
-            // cleanup) still uses the image: retried like networks and volumes.
-            // Concurrent deletes of one image (two sweeps) can both answer
-            // success while it stays: check, and go again.
-            for _ in 0..5 {
-                retry_while_in_use(|| async {
-                    docker
-                        .remove_image(&object.id, Some(options.clone()), None)
-                        .await
-                        .map(|_| ())
-                })
-                .await?;
-                match docker.inspect_image(&object.id).await {
-                    Err(e) if status_of(&e) == Some(404) => return Ok(()),
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-                }
-            }
-            Ok(())
-        }
-    }
 }

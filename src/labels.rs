@@ -85,7 +85,7 @@ pub(crate) fn stamp(resource: &str, user: &HashMap<String, String>) -> Result<Ha
     labels.insert(OWNER_PID.into(), owner.pid.to_string());
     labels.insert(OWNER_START.into(), owner.start.clone());
     labels.insert(CREATED.into(), unix_now().to_string());
-    if crate::cleanup::keep_all() {
+    if crate::config::keep_all() {
         labels.insert(KEEP.into(), "true".into());
     }
     Ok(labels)

@@ -34,37 +34,46 @@
 #![warn(missing_docs)]
 
 mod archive;
-mod cleanup;
+mod config;
 mod container;
 mod engine;
 mod error;
+mod exec;
 mod hooks;
 mod image;
 mod inventory;
 pub mod labels;
+mod logs;
 pub mod modules;
 mod network;
-mod resource;
+mod owned;
+mod port;
+mod remove;
+mod session;
 mod shared;
 mod signals;
 mod sweep;
+mod units;
 mod volume;
 mod wait;
 mod watcher;
+mod worker;
 
-pub use cleanup::wait_for_cleanup;
-pub use container::{
-    Container, ContainerBuilder, Exec, ExecOutput, Healthcheck, LogLine, LogSource, LogStream, Logs, Port,
-    Protocol, RestartPolicy,
-};
+pub use bollard;
+pub use container::{Container, ContainerBuilder, Healthcheck, RestartPolicy};
 pub use engine::{Engine, EngineKind};
 pub use error::{Error, NotReady, NotReadyReason, Result};
+pub use exec::{Exec, ExecOutput};
 pub use image::{BuildContext, Image, ImageInfo, PullOptions, PullPolicy, Pulled, RegistryAuth};
-pub use inventory::{ManagedObject, ObjectKind, RemovalReport, Scope};
+pub use inventory::{ManagedObject, RemovalReport, Scope};
 pub use labels::session_id;
+pub use logs::{LogLine, LogSource, LogStream, Logs};
 pub use network::{Network, NetworkBuilder};
+pub use port::{Port, Protocol};
+pub use remove::ObjectKind;
 pub use shared::SharedContainer;
 pub use signals::cleanup_on_signals;
 pub use sweep::{SweepReport, Sweeper};
 pub use volume::{Mount, Volume, VolumeBuilder};
 pub use wait::{HttpWait, LogWait, WaitFor};
+pub use worker::wait_for_cleanup;

@@ -6,7 +6,8 @@ use bollard::models::NetworkCreateRequest;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::resource::{prepare, Hold, Kind, Owned, Prepared};
+use crate::owned::{prepare, Hold, Owned, Prepared};
+use crate::remove::ObjectKind;
 
 /// A user-defined network, removed when the guard and every container that joined
 /// it are gone (whatever order they drop in).
@@ -36,8 +37,8 @@ pub struct Network {
 impl std::fmt::Debug for Network {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Network")
-            .field("name", &self.hold.name)
-            .field("id", &self.hold.id)
+            .field("name", &self.hold.name())
+            .field("id", &self.hold.id())
             .finish()
     }
 }
@@ -58,7 +59,7 @@ impl Network {
     /// # fn demo(n: &dockhand::Network) { assert!(n.name().starts_with("dockhand-net-")); }
     /// ```
     pub fn name(&self) -> &str {
-        &self.hold.name
+        self.hold.name()
     }
 
     /// The network's id.
@@ -67,14 +68,16 @@ impl Network {
     /// # fn demo(n: &dockhand::Network) { println!("{}", n.id()); }
     /// ```
     pub fn id(&self) -> &str {
-        &self.hold.id
+        self.hold.id()
     }
 
     pub(crate) fn hold(&self) -> Hold {
         self.hold.clone()
     }
 
-    /// Removes the network now. Fails while containers are still attached.
+    /// Removes the network now; one already gone counts as removed. While
+    /// containers are still attached it waits up to 10 s for them to leave, then
+    /// fails (and the guard tries again when the last clone drops).
     ///
     /// ```no_run
     /// # async fn demo(n: dockhand::Network) -> dockhand::Result<()> {
@@ -82,14 +85,7 @@ impl Network {
     /// # Ok(()) }
     /// ```
     pub async fn remove(self) -> Result<()> {
-        self.hold
-            .engine
-            .docker()
-            .remove_network(&self.hold.id)
-            .await
-            .map_err(|e| Error::engine("remove", self.hold.describe(), e))?;
-        self.hold.disarm();
-        Ok(())
+        self.hold.remove().await
     }
 
     /// Leaves the network in the engine when the guard goes; returns its name.
@@ -98,8 +94,8 @@ impl Network {
     /// # fn demo(n: dockhand::Network) { let name = n.keep(); }
     /// ```
     pub fn keep(self) -> String {
-        self.hold.disarm();
-        self.hold.name.clone()
+        self.hold.keep();
+        self.hold.name().to_string()
     }
 }
 
@@ -201,7 +197,7 @@ impl NetworkBuilder {
             resource,
             labels,
             engine,
-        } = prepare(Kind::Network, self.name, &self.labels, self.engine).await?;
+        } = prepare(ObjectKind::Network, self.name, &self.labels, self.engine).await?;
         let request = NetworkCreateRequest {
             name: name.clone(),
             driver: Some(self.driver.unwrap_or_else(|| "bridge".into())),
@@ -217,7 +213,7 @@ impl NetworkBuilder {
             .await
             .map_err(|e| Error::engine("create", resource, e))?;
         Ok(Network {
-            hold: Owned::new(engine, Kind::Network, created.id, name),
+            hold: Owned::new(engine, ObjectKind::Network, created.id, name, Vec::new()),
         })
     }
 }

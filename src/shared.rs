@@ -1,22 +1,13 @@
 //! One container shared by every test of a process: started on first use, removed
 //! when the process exits (statics never drop, so the exit hook does it).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
 use crate::container::Container;
 use crate::error::Result;
-
-/// What to release at exit: shared objects that live in statics and never drop.
-type Release = Box<dyn FnOnce() + Send>;
-static AT_EXIT: Mutex<Vec<Release>> = Mutex::new(Vec::new());
-
-/// Registers `release` to run from the exit hook, before it waits for the worker.
-pub(crate) fn release_at_exit(release: Release) {
-    AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()).push(release);
-}
 
 /// A container started once per process, on first use, and handed to every test
 /// that asks; removed when the process exits (or by the watcher if it is killed).
@@ -96,17 +87,9 @@ pub(crate) async fn start_once<T: HoldsContainer>(
     cell.get_or_try_init(|| async {
         let server = Arc::new(start().await?);
         let held = server.clone();
-        release_at_exit(Box::new(move || held.held_container().release_at_exit()));
+        crate::worker::release_at_exit(Box::new(move || held.held_container().release_at_exit()));
         Ok(server)
     })
     .await
     .cloned()
-}
-
-/// Hands every shared object to the cleanup worker; called by the exit hook.
-pub(crate) fn release_all() {
-    let releases = std::mem::take(&mut *AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()));
-    for release in releases {
-        release();
-    }
 }

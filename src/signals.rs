@@ -8,10 +8,10 @@ use std::time::Duration;
 use once_cell::sync::OnceCell;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cleanup;
 use crate::error::{Error, Result};
-use crate::inventory::{self, ObjectKind, Scope};
-use crate::labels;
+use crate::inventory::{self, Scope};
+use crate::remove::ObjectKind;
+use crate::{labels, session, worker};
 
 /// How long the cleanup after a signal may take before the signal goes through.
 const SIGNAL_CLEANUP_LIMIT: Duration = Duration::from_secs(10);
@@ -28,7 +28,7 @@ pub fn cleanup_on_signals() -> Result<()> {
     INSTALLED
         .get_or_try_init(|| {
             let (ready_tx, ready_rx) = mpsc::sync_channel::<std::result::Result<(), String>>(1);
-            let spawned = cleanup::spawn_task(Box::pin(async move {
+            let spawned = worker::spawn_task(Box::pin(async move {
                 let handlers =
                     signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
                 let (mut interrupt, mut terminate) = match handlers {
@@ -59,16 +59,21 @@ pub fn cleanup_on_signals() -> Result<()> {
         .map(|_| ())
 }
 
-/// Removes every object of this session on every engine this process used.
+/// Removes every object of this session on every engine this process created
+/// objects on, except those a guard kept or `DOCKHAND_KEEP` marked.
 pub(crate) async fn remove_session() {
-    for endpoint in crate::engine::used_endpoints() {
+    for endpoint in session::owning_endpoints() {
         let Ok(docker) = crate::engine::client_for(&endpoint) else {
             continue;
         };
         let mut doomed = Vec::new();
         for kind in ObjectKind::ALL {
             if let Ok(found) = inventory::list_on(&docker, kind, Scope::Session, labels::session_id()).await {
-                doomed.extend(found);
+                doomed.extend(
+                    found.into_iter().filter(|o| {
+                        !session::is_spared(&o.id, &o.name) && !o.labels.contains_key(labels::KEEP)
+                    }),
+                );
             }
         }
         inventory::remove_on(&docker, doomed).await;

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::inventory::{self, ManagedObject, ObjectKind, Scope};
+use crate::inventory::{self, ManagedObject, Scope};
 use crate::labels;
+use crate::remove::ObjectKind;
 
 /// Finds and removes leaked dockhand objects.
 ///

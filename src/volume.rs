@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use bollard::models::{Mount as EngineMount, MountTmpfsOptions, MountType, VolumeCreateRequest};
 
-use crate::container::limits::parse_memory;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::resource::{prepare, Hold, Kind, Owned, Prepared};
+use crate::owned::{prepare, Hold, Owned, Prepared};
+use crate::remove::ObjectKind;
+use crate::units::parse_memory;
 
 /// A named volume, removed when the guard and every container that mounts it are
 /// gone.
@@ -32,7 +33,7 @@ pub struct Volume {
 
 impl std::fmt::Debug for Volume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Volume").field("name", &self.hold.name).finish()
+        f.debug_struct("Volume").field("name", &self.hold.name()).finish()
     }
 }
 
@@ -52,10 +53,12 @@ impl Volume {
     /// # fn demo(v: &dockhand::Volume) { assert!(v.name().starts_with("dockhand-vol-")); }
     /// ```
     pub fn name(&self) -> &str {
-        &self.hold.name
+        self.hold.name()
     }
 
-    /// Removes the volume now. Fails while a container (even a stopped one) uses it.
+    /// Removes the volume now; one already gone counts as removed. While a
+    /// container (even a stopped one) uses it, it waits up to 10 s, then fails (and
+    /// the guard tries again when the last clone drops).
     ///
     /// ```no_run
     /// # async fn demo(v: dockhand::Volume) -> dockhand::Result<()> {
@@ -63,17 +66,7 @@ impl Volume {
     /// # Ok(()) }
     /// ```
     pub async fn remove(self) -> Result<()> {
-        self.hold
-            .engine
-            .docker()
-            .remove_volume(
-                &self.hold.name,
-                None::<bollard::query_parameters::RemoveVolumeOptions>,
-            )
-            .await
-            .map_err(|e| Error::engine("remove", self.hold.describe(), e))?;
-        self.hold.disarm();
-        Ok(())
+        self.hold.remove().await
     }
 
     /// Leaves the volume in the engine when the guard goes; returns its name.
@@ -82,8 +75,8 @@ impl Volume {
     /// # fn demo(v: dockhand::Volume) { let name = v.keep(); }
     /// ```
     pub fn keep(self) -> String {
-        self.hold.disarm();
-        self.hold.name.clone()
+        self.hold.keep();
+        self.hold.name().to_string()
     }
 }
 
@@ -168,7 +161,7 @@ impl VolumeBuilder {
             resource,
             labels,
             engine,
-        } = prepare(Kind::Volume, self.name, &self.labels, self.engine).await?;
+        } = prepare(ObjectKind::Volume, self.name, &self.labels, self.engine).await?;
         let request = VolumeCreateRequest {
             name: Some(name.clone()),
             driver: Some(self.driver.unwrap_or_else(|| "local".into())),
@@ -182,7 +175,13 @@ impl VolumeBuilder {
             .await
             .map_err(|e| Error::engine("create", resource, e))?;
         Ok(Volume {
-            hold: Owned::new(engine, Kind::Volume, created.name.clone(), created.name),
+            hold: Owned::new(
+                engine,
+                ObjectKind::Volume,
+                created.name.clone(),
+                created.name,
+                Vec::new(),
+            ),
         })
     }
 }

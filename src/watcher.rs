@@ -16,14 +16,12 @@ use std::sync::Mutex;
 
 use once_cell::sync::Lazy;
 
-use crate::inventory::{self, ObjectKind, Scope};
-use crate::labels;
+use crate::inventory::{self, Scope};
+use crate::remove::ObjectKind;
 
 /// Marks a process as a watcher, with the session it cleans up after.
 pub(crate) const ENV_SESSION: &str = "DOCKHAND_WATCHER_SESSION";
 const ENV_ENDPOINT: &str = "DOCKHAND_WATCHER_ENDPOINT";
-/// `DOCKHAND_WATCHER=0` turns the watcher off.
-const ENV_SWITCH: &str = "DOCKHAND_WATCHER";
 /// A test filter that matches nothing: if the start-up hook somehow did not run,
 /// libtest starts, runs no test and exits.
 const NO_TEST_FILTER: &str = "dockhand-watcher-process-runs-no-tests";
@@ -33,7 +31,7 @@ const NO_TEST_FILTER: &str = "dockhand-watcher-process-runs-no-tests";
 static PIPES: Lazy<Mutex<HashMap<String, Option<ChildStdin>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
 
 /// Starts the watcher for `endpoint` unless one runs already or it is turned off.
-pub(crate) fn ensure_started(endpoint: &str) {
+pub(crate) fn ensure_started(endpoint: &str, session: &str) {
     let mut pipes = PIPES.lock().unwrap_or_else(|e| e.into_inner());
     if pipes.contains_key(endpoint) {
         return;
@@ -41,7 +39,7 @@ pub(crate) fn ensure_started(endpoint: &str) {
     let pipe = if !enabled() {
         None
     } else {
-        match spawn(endpoint) {
+        match spawn(endpoint, session) {
             Ok(pipe) => Some(pipe),
             Err(err) => {
                 tracing::warn!(%err, "could not start the dockhand watcher; leaks after a crash are left to the sweeper");
@@ -53,16 +51,14 @@ pub(crate) fn ensure_started(endpoint: &str) {
 }
 
 fn enabled() -> bool {
-    !crate::cleanup::keep_all()
-        && std::env::var(ENV_SWITCH).map_or(true, |v| v != "0" && v != "false")
-        && crate::hooks::constructor_ran()
+    !crate::config::keep_all() && crate::config::watcher_enabled() && crate::hooks::constructor_ran()
 }
 
-fn spawn(endpoint: &str) -> std::io::Result<ChildStdin> {
+fn spawn(endpoint: &str, session: &str) -> std::io::Result<ChildStdin> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args([NO_TEST_FILTER, "--exact"])
-        .env(ENV_SESSION, labels::session_id())
+        .env(ENV_SESSION, session)
         .env(ENV_ENDPOINT, endpoint)
         .stdin(Stdio::piped())
         // A watcher holding the test's output open would make test runners wait

@@ -306,3 +306,100 @@ fn shared_container_in_a_static_is_removed_at_exit() {
         "the static's container outlived the process"
     );
 }
+
+/// The child for the keep tests: a network, a volume and a container, each
+/// kept on its own (the container holds neither), then sleep.
+#[tokio::test]
+#[ignore = "child process of the cleanup tests"]
+async fn child_keeps_objects() -> dockhand::Result<()> {
+    let tag = std::env::var(TAG).expect("started by its parent test, which sets DOCKHAND_TEST_TAG");
+    if std::env::var("DOCKHAND_TEST_SIGNALS").is_ok() {
+        dockhand::cleanup_on_signals()?;
+    }
+    let net = Network::builder().label("dockhand-test", &tag).create().await?;
+    let vol = Volume::builder().label("dockhand-test", &tag).create().await?;
+    let container = Container::builder(busybox().await?)
+        .cmd(["sleep", "600"])
+        .label("dockhand-test", &tag)
+        .start()
+        .await?;
+    net.keep();
+    vol.keep();
+    container.keep();
+    // Objects made after the kept ones still go: the cleanup is not switched off.
+    let _doomed = Network::builder()
+        .label("dockhand-test-doomed", &tag)
+        .create()
+        .await?;
+    println!("READY {}", dockhand::session_id());
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    Ok(())
+}
+
+/// Removes what a keep test left, with the docker CLI.
+fn remove_labelled(tag: &str) {
+    let filter = format!("label=dockhand-test={tag}");
+    for (list, remove) in [
+        (&["ps", "-aq"][..], &["rm", "-f"][..]),
+        (&["network", "ls", "-q"][..], &["network", "rm"][..]),
+        (&["volume", "ls", "-q"][..], &["volume", "rm"][..]),
+    ] {
+        let out = Command::new("docker")
+            .args(list)
+            .args(["--filter", &filter])
+            .output()
+            .unwrap();
+        for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            Command::new("docker").args(remove).arg(id).output().unwrap();
+        }
+    }
+}
+
+fn doomed_networks(tag: &str) -> usize {
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=dockhand-test-doomed={tag}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().count()
+}
+
+#[test]
+fn kept_objects_of_every_kind_survive_the_watcher() {
+    let tag = unique("kept-kill");
+    let (mut child, session) = spawn_child("child_keeps_objects", &tag, &[]);
+    assert_eq!(labelled(&tag)[..3], [1, 1, 1]);
+    assert!(watcher_pid(&session).is_some(), "the child has a watcher");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let begun = Instant::now();
+    while watcher_pid(&session).is_some() && begun.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let left = labelled(&tag);
+    let doomed = doomed_networks(&tag);
+    remove_labelled(&tag);
+    assert!(watcher_pid(&session).is_none(), "the watcher did not finish");
+    assert_eq!(doomed, 0, "the watcher did not clean up what was not kept");
+    assert_eq!(left[..3], [1, 1, 1], "the watcher removed kept objects");
+}
+
+#[test]
+fn kept_objects_survive_the_signal_cleanup() {
+    let tag = unique("kept-term");
+    let env = [("DOCKHAND_TEST_SIGNALS", "1"), ("DOCKHAND_WATCHER", "0")];
+    let (mut child, _) = spawn_child("child_keeps_objects", &tag, &env);
+    signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    let left = labelled(&tag);
+    let doomed = doomed_networks(&tag);
+    remove_labelled(&tag);
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    assert_eq!(doomed, 0, "the signal cleanup did not remove what was not kept");
+    assert_eq!(left[..3], [1, 1, 1], "the signal cleanup removed kept objects");
+}

@@ -10,14 +10,14 @@ use tokio::time::Instant;
 
 use super::config::{Healthcheck, RestartPolicy};
 use super::files::{self, FileSpec};
-use super::limits::{parse_cpus, parse_memory};
-use super::ports::{Port, Protocol, Publish};
 use super::Container;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::image::{PullOptions, PullPolicy, RegistryAuth};
 use crate::labels;
 use crate::network::Network;
+use crate::port::{Port, Protocol, Publish};
+use crate::units::{parse_cpus, parse_memory};
 use crate::volume::Mount;
 use crate::wait::run::{wait, Target};
 use crate::wait::WaitFor;
@@ -649,11 +649,7 @@ impl ContainerBuilder {
     pub async fn start(self) -> Result<Container> {
         let name = self.resolved_name();
         let body = self.to_create_body(&name)?;
-        let engine = match &self.engine {
-            Some(engine) => engine.clone(),
-            None => Engine::connect().await?,
-        };
-        engine.begin_owning();
+        let engine = crate::owned::engine_for(self.engine.clone()).await?;
         let resource = format!("container {name} (image {})", self.image);
         if self.pull.policy == PullPolicy::Always {
             engine.pull_image(&self.image, &self.pull).await?;

@@ -6,6 +6,7 @@ use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerO
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::Container;
 use crate::archive::{self, Entries, Entry};
 use crate::error::{Error, Result};
 
@@ -120,6 +121,109 @@ pub(crate) fn single_file(tar: &[u8], path: &str, resource: &str) -> Result<Vec<
     let mut data = Vec::new();
     std::io::Read::read_to_end(&mut first, &mut data).map_err(io)?;
     Ok(data)
+}
+
+impl Container {
+    /// Writes a file (bytes, mode, owned by root) into the container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.copy_file_to("/etc/app.conf", b"x=1\n".to_vec(), 0o644).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_file_to(&self, path: &str, contents: impl Into<Vec<u8>>, mode: u32) -> Result<()> {
+        self.copy_file_to_owned(path, contents, mode, 0, 0).await
+    }
+
+    /// Writes a file with an owner (uid, gid) into the container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.copy_file_to_owned("/home/app/key", b"k".to_vec(), 0o600, 1000, 1000).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_file_to_owned(
+        &self,
+        path: &str,
+        contents: impl Into<Vec<u8>>,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> Result<()> {
+        let spec = FileSpec::Bytes {
+            path: path.to_string(),
+            data: contents.into(),
+            mode,
+            uid,
+            gid,
+        };
+        self.upload_specs(&[spec]).await
+    }
+
+    /// Copies a host file or directory (modes and symlinks kept) to `dest` in the
+    /// container.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.copy_host_path_to("tests/data", "/srv/data").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_host_path_to(&self, host_path: impl AsRef<std::path::Path>, dest: &str) -> Result<()> {
+        let spec = FileSpec::HostPath {
+            host: host_path.as_ref().to_path_buf(),
+            dest: dest.to_string(),
+        };
+        self.upload_specs(&[spec]).await
+    }
+
+    async fn upload_specs(&self, specs: &[FileSpec]) -> Result<()> {
+        let tar = pack(specs, &self.describe())?;
+        upload(self.docker(), self.id(), tar, &self.describe()).await
+    }
+
+    /// Reads a file out of the container. A missing path is an error for which
+    /// [`Error::is_not_found`] holds.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let hosts = c.copy_file_from("/etc/hosts").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_file_from(&self, path: &str) -> Result<Vec<u8>> {
+        let tar = download(self.docker(), self.id(), path, &self.describe()).await?;
+        single_file(&tar, path, &self.describe())
+    }
+
+    /// A directory (or file) of the container as a tar archive.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// let tar = c.copy_dir_from("/var/log").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_dir_from(&self, path: &str) -> Result<Vec<u8>> {
+        download(self.docker(), self.id(), path, &self.describe()).await
+    }
+
+    /// Unpacks a directory (or file) of the container into `host_dir`, created if
+    /// missing.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// c.copy_dir_to_host("/var/log", "target/container-logs").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn copy_dir_to_host(&self, path: &str, host_dir: impl AsRef<std::path::Path>) -> Result<()> {
+        let tar = self.copy_dir_from(path).await?;
+        let host_dir = host_dir.as_ref();
+        let io = |source| Error::Io {
+            operation: "unpack into host directory",
+            resource: format!("{} (from path {path} of {})", host_dir.display(), self.describe()),
+            source,
+        };
+        std::fs::create_dir_all(host_dir).map_err(io)?;
+        tar::Archive::new(tar.as_slice()).unpack(host_dir).map_err(io)
+    }
 }
 
 #[cfg(test)]

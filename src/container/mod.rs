@@ -2,36 +2,31 @@
 
 pub(crate) mod builder;
 mod config;
-pub(crate) mod exec;
 mod files;
-pub(crate) mod limits;
-mod logs;
-mod ports;
+mod networks;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bollard::models::{
-    ContainerInspectResponse, ContainerState, NetworkConnectRequest, NetworkDisconnectRequest,
-};
+use bollard::models::{ContainerInspectResponse, ContainerState};
 use bollard::query_parameters::{KillContainerOptions, RestartContainerOptions, StopContainerOptions};
 use bollard::Docker;
 
 pub use builder::ContainerBuilder;
 pub use config::{Healthcheck, RestartPolicy};
-pub use exec::{Exec, ExecOutput};
-pub use logs::{LogLine, LogSource, LogStream, Logs};
-pub use ports::{Port, Protocol};
 
-use crate::cleanup;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::network::Network;
-use crate::resource::Hold;
+use crate::exec::{self, Exec, ExecOutput};
+use crate::logs::{LogLine, LogStream, Logs};
+use crate::owned::{Hold, Owned};
+use crate::port::{self as ports, Port};
+use crate::remove::ObjectKind;
 use crate::wait::run::{wait, Target};
 use crate::wait::WaitFor;
+use crate::{config as switches, worker};
 
 /// How long a drop during a panic waits for the container's last logs.
 const PANIC_LOG_WAIT: Duration = Duration::from_secs(3);
@@ -60,21 +55,18 @@ const PANIC_LOG_WAIT: Duration = Duration::from_secs(3);
 /// # Ok(()) }
 /// ```
 pub struct Container {
-    engine: Engine,
-    id: String,
-    name: String,
+    /// The container, and the networks and volumes it uses (let go only after
+    /// it is removed).
+    owned: Hold,
     image: String,
     published: Vec<Port>,
     ports: Mutex<HashMap<Port, u16>>,
-    /// Networks and volumes this container uses: let go only after it is removed.
-    holds: Mutex<Vec<Hold>>,
-    armed: bool,
 }
 
 impl std::fmt::Debug for Container {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Container")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("id", &self.short_id())
             .field("image", &self.image)
             .finish()
@@ -100,23 +92,15 @@ impl Container {
         holds: Vec<Hold>,
     ) -> Self {
         Container {
-            engine,
-            id,
-            name,
+            owned: Owned::new(engine, ObjectKind::Container, id, name, holds),
             image,
             published,
             ports: Mutex::new(HashMap::new()),
-            holds: Mutex::new(holds),
-            armed: true,
         }
     }
 
-    fn take_holds(&self) -> Vec<Hold> {
-        std::mem::take(&mut *self.holds.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
     pub(crate) fn docker(&self) -> &Docker {
-        self.engine.docker()
+        self.owned.engine().docker()
     }
 
     /// The full container id.
@@ -125,11 +109,12 @@ impl Container {
     /// # fn demo(c: &dockhand::Container) { assert_eq!(c.id().len(), 64); }
     /// ```
     pub fn id(&self) -> &str {
-        &self.id
+        self.owned.id()
     }
 
     fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
+        let id = self.id();
+        &id[..id.len().min(12)]
     }
 
     /// The container's name.
@@ -138,7 +123,7 @@ impl Container {
     /// # fn demo(c: &dockhand::Container) { assert!(c.name().starts_with("dockhand-")); }
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        self.owned.name()
     }
 
     /// The image it runs, as given to the builder.
@@ -156,7 +141,7 @@ impl Container {
     /// # fn demo(c: &dockhand::Container) { println!("{}", c.engine().version()); }
     /// ```
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.owned.engine()
     }
 
     /// The host to connect to for published ports (127.0.0.1 for a local engine).
@@ -165,11 +150,17 @@ impl Container {
     /// # fn demo(c: &dockhand::Container) { assert_eq!(c.host(), "127.0.0.1"); }
     /// ```
     pub fn host(&self) -> &str {
-        self.engine.host()
+        self.engine().host()
     }
 
+    /// `container <name> (<short id>)`, how errors name it.
     pub(crate) fn describe(&self) -> String {
-        format!("{} ({})", self.name, self.short_id())
+        self.owned.describe()
+    }
+
+    /// `<name> (<short id>)`, for messages that say "container" themselves.
+    pub(crate) fn label(&self) -> String {
+        format!("{} ({})", self.name(), self.short_id())
     }
 
     /// The host port that container port `port` is published on.
@@ -183,7 +174,7 @@ impl Container {
         let port = port.into();
         let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
         ports.get(&port).copied().ok_or_else(|| Error::PortNotExposed {
-            container: self.describe(),
+            container: self.label(),
             port: port.to_string(),
             published: self.published.iter().map(Port::to_string).collect(),
         })
@@ -241,7 +232,7 @@ impl Container {
     /// # Ok(()) }
     /// ```
     pub async fn exec(&self, command: impl Into<Exec>) -> Result<ExecOutput> {
-        exec::run(self.docker(), &self.id, &self.describe(), command.into()).await
+        exec::run(self.docker(), self.id(), &self.describe(), command.into()).await
     }
 
     /// Everything the container has logged so far.
@@ -253,7 +244,7 @@ impl Container {
     /// # Ok(()) }
     /// ```
     pub async fn logs(&self) -> Result<Logs> {
-        LogStream::new(self.docker(), &self.id, self.describe(), false, "all")
+        LogStream::new(self.docker(), self.id(), self.describe(), false, "all")
             .collect_all()
             .await
             .map(Logs::from_lines)
@@ -268,11 +259,11 @@ impl Container {
     /// # Ok(()) }
     /// ```
     pub fn log_stream(&self) -> LogStream {
-        LogStream::new(self.docker(), &self.id, self.describe(), true, "all")
+        LogStream::new(self.docker(), self.id(), self.describe(), true, "all")
     }
 
     pub(crate) async fn last_log_lines(&self, n: usize) -> Result<Vec<String>> {
-        let lines = LogStream::new(self.docker(), &self.id, self.describe(), false, &n.to_string())
+        let lines = LogStream::new(self.docker(), self.id(), self.describe(), false, &n.to_string())
             .collect_all()
             .await?;
         Ok(lines.iter().map(LogLine::to_string).collect())
@@ -293,7 +284,7 @@ impl Container {
         let described = self.describe();
         let target = Target {
             docker: self.docker(),
-            id: &self.id,
+            id: self.id(),
             resource: &described,
             host: self.host(),
             ports: &ports,
@@ -312,7 +303,7 @@ impl Container {
         elapsed: Duration,
         reason: crate::NotReadyReason,
     ) -> Error {
-        let state = match self.docker().inspect_container(&self.id, None).await {
+        let state = match self.docker().inspect_container(self.id(), None).await {
             Ok(inspected) => describe_state(inspected.state.as_ref()),
             Err(err) => format!("unknown ({err})"),
         };
@@ -321,7 +312,7 @@ impl Container {
             .await
             .unwrap_or_else(|err| vec![format!("(logs unavailable: {err})")]);
         Error::NotReady(Box::new(crate::error::NotReady {
-            container: self.describe(),
+            container: self.label(),
             image: self.image.clone(),
             condition: condition.to_string(),
             elapsed,
@@ -340,7 +331,7 @@ impl Container {
     /// ```
     pub async fn inspect(&self) -> Result<ContainerInspectResponse> {
         self.docker()
-            .inspect_container(&self.id, None)
+            .inspect_container(self.id(), None)
             .await
             .map_err(|e| Error::engine("inspect", self.describe(), e))
     }
@@ -355,7 +346,7 @@ impl Container {
     /// ```
     pub async fn stop(&self) -> Result<()> {
         self.docker()
-            .stop_container(&self.id, None::<StopContainerOptions>)
+            .stop_container(self.id(), None::<StopContainerOptions>)
             .await
             .map_err(|e| Error::engine("stop", self.describe(), e))
     }
@@ -370,7 +361,7 @@ impl Container {
     /// ```
     pub async fn start(&self) -> Result<()> {
         self.docker()
-            .start_container(&self.id, None)
+            .start_container(self.id(), None)
             .await
             .map_err(|e| Error::engine("start", self.describe(), e))?;
         self.refresh_ports().await
@@ -386,7 +377,7 @@ impl Container {
     /// ```
     pub async fn restart(&self) -> Result<()> {
         self.docker()
-            .restart_container(&self.id, None::<RestartContainerOptions>)
+            .restart_container(self.id(), None::<RestartContainerOptions>)
             .await
             .map_err(|e| Error::engine("restart", self.describe(), e))?;
         self.refresh_ports().await
@@ -402,7 +393,7 @@ impl Container {
     /// ```
     pub async fn pause(&self) -> Result<()> {
         self.docker()
-            .pause_container(&self.id)
+            .pause_container(self.id())
             .await
             .map_err(|e| Error::engine("pause", self.describe(), e))
     }
@@ -416,7 +407,7 @@ impl Container {
     /// ```
     pub async fn unpause(&self) -> Result<()> {
         self.docker()
-            .unpause_container(&self.id)
+            .unpause_container(self.id())
             .await
             .map_err(|e| Error::engine("unpause", self.describe(), e))
     }
@@ -433,7 +424,7 @@ impl Container {
             signal: signal.to_string(),
         };
         self.docker()
-            .kill_container(&self.id, Some(options))
+            .kill_container(self.id(), Some(options))
             .await
             .map_err(|e| Error::engine("kill", self.describe(), e))
     }
@@ -446,14 +437,13 @@ impl Container {
     /// c.remove().await?;
     /// # Ok(()) }
     /// ```
-    pub async fn remove(mut self) -> Result<()> {
-        self.armed = false;
-        cleanup::remove_container(self.docker(), &self.id)
-            .await
-            .map_err(|e| Error::engine("remove", self.describe(), e))
+    pub async fn remove(self) -> Result<()> {
+        self.owned.remove().await
     }
 
-    /// Disarms the guard: the container stays after the guard is gone. Returns its id.
+    /// Disarms the guard: the container stays after the guard is gone, and so do
+    /// its networks and volumes; the watcher and the signal cleanup leave them.
+    /// Returns its id.
     ///
     /// ```no_run
     /// # fn demo(c: dockhand::Container) {
@@ -461,199 +451,31 @@ impl Container {
     /// println!("left running for inspection: {id}");
     /// # }
     /// ```
-    pub fn keep(mut self) -> String {
-        self.armed = false;
-        // A kept container keeps its networks and volumes too, and the watcher
-        // leaves it when this process ends.
-        for hold in self.take_holds() {
-            crate::watcher::spare(hold.engine.endpoint(), &hold.id);
-            std::mem::forget(hold);
-        }
-        crate::watcher::spare(self.engine.endpoint(), &self.id);
-        std::mem::take(&mut self.id)
+    pub fn keep(self) -> String {
+        self.owned.keep();
+        self.id().to_string()
     }
 
     /// Removes the container after a failed start, awaited so the caller sees it
     /// gone, and returns the error that caused it.
-    pub(crate) async fn fail_removing(mut self, err: Error) -> Error {
-        self.armed = false;
-        if cleanup::keep_all() {
-            std::mem::forget(self.take_holds());
-            eprintln!(
-                "dockhand: keeping failed container {} (DOCKHAND_KEEP is set)",
-                self.describe()
-            );
-        } else if let Err(remove_err) = cleanup::remove_container(self.docker(), &self.id).await {
-            tracing::warn!(container = %self.describe(), %remove_err, "removing a container that failed to start failed");
+    pub(crate) async fn fail_removing(self, err: Error) -> Error {
+        if !switches::keep_all() {
+            if let Err(remove_err) = self.owned.remove().await {
+                tracing::warn!(container = %self.describe(), %remove_err, "removing a container that failed to start failed");
+            }
         }
         err
-    }
-
-    /// Joins a network while running, under these aliases (none: `&[]`). The
-    /// container keeps the network alive until it is removed itself.
-    ///
-    /// ```no_run
-    /// # async fn demo(c: &dockhand::Container, net: &dockhand::Network) -> dockhand::Result<()> {
-    /// c.connect(net, &["cache"]).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn connect(&self, network: &Network, aliases: &[&str]) -> Result<()> {
-        let aliases: Vec<String> = aliases.iter().map(|a| a.to_string()).collect();
-        self.connect_endpoint(network, &aliases).await
-    }
-
-    pub(crate) async fn connect_endpoint(&self, network: &Network, aliases: &[String]) -> Result<()> {
-        let request = NetworkConnectRequest {
-            container: self.id.clone(),
-            endpoint_config: Some(builder::endpoint(aliases)),
-        };
-        let resource = format!("{} to network {}", self.describe(), network.name());
-        self.docker()
-            .connect_network(network.id(), request)
-            .await
-            .map_err(|e| Error::engine("connect", resource, e))?;
-        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
-        if !holds.iter().any(|h| h.id == network.id()) {
-            holds.push(network.hold());
-        }
-        Ok(())
-    }
-
-    /// Leaves a network: a network partition for this container. The engine drops
-    /// its aliases; give them again to [`connect`](Self::connect) to heal.
-    ///
-    /// ```no_run
-    /// # async fn demo(c: &dockhand::Container, net: &dockhand::Network) -> dockhand::Result<()> {
-    /// c.disconnect(net).await?;
-    /// c.connect(net, &["db"]).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn disconnect(&self, network: &Network) -> Result<()> {
-        let request = NetworkDisconnectRequest {
-            container: self.id.clone(),
-            force: Some(false),
-        };
-        let resource = format!("{} from network {}", self.describe(), network.name());
-        self.docker()
-            .disconnect_network(network.id(), request)
-            .await
-            .map_err(|e| Error::engine("disconnect", resource, e))
-    }
-
-    /// Writes a file (bytes, mode, owned by root) into the container.
-    ///
-    /// ```no_run
-    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
-    /// c.copy_file_to("/etc/app.conf", b"x=1\n".to_vec(), 0o644).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn copy_file_to(&self, path: &str, contents: impl Into<Vec<u8>>, mode: u32) -> Result<()> {
-        self.copy_file_to_owned(path, contents, mode, 0, 0).await
-    }
-
-    /// Writes a file with an owner (uid, gid) into the container.
-    ///
-    /// ```no_run
-    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
-    /// c.copy_file_to_owned("/home/app/key", b"k".to_vec(), 0o600, 1000, 1000).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn copy_file_to_owned(
-        &self,
-        path: &str,
-        contents: impl Into<Vec<u8>>,
-        mode: u32,
-        uid: u64,
-        gid: u64,
-    ) -> Result<()> {
-        let spec = files::FileSpec::Bytes {
-            path: path.to_string(),
-            data: contents.into(),
-            mode,
-            uid,
-            gid,
-        };
-        self.upload(&[spec]).await
-    }
-
-    /// Copies a host file or directory (modes and symlinks kept) to `dest` in the
-    /// container.
-    ///
-    /// ```no_run
-    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
-    /// c.copy_host_path_to("tests/data", "/srv/data").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn copy_host_path_to(&self, host_path: impl AsRef<std::path::Path>, dest: &str) -> Result<()> {
-        let spec = files::FileSpec::HostPath {
-            host: host_path.as_ref().to_path_buf(),
-            dest: dest.to_string(),
-        };
-        self.upload(&[spec]).await
-    }
-
-    async fn upload(&self, specs: &[files::FileSpec]) -> Result<()> {
-        let tar = files::pack(specs, &self.describe())?;
-        files::upload(self.docker(), &self.id, tar, &self.describe()).await
-    }
-
-    /// Reads a file out of the container. A missing path is an error for which
-    /// [`Error::is_not_found`] holds.
-    ///
-    /// ```no_run
-    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
-    /// let hosts = c.copy_file_from("/etc/hosts").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn copy_file_from(&self, path: &str) -> Result<Vec<u8>> {
-        let tar = files::download(self.docker(), &self.id, path, &self.describe()).await?;
-        files::single_file(&tar, path, &self.describe())
-    }
-
-    /// A directory (or file) of the container as a tar archive.
-    ///
-    /// ```no_run
-    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
-    /// let tar = c.copy_dir_from("/var/log").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn copy_dir_from(&self, path: &str) -> Result<Vec<u8>> {
-        files::download(self.docker(), &self.id, path, &self.describe()).await
-    }
-
-    /// Unpacks a directory (or file) of the container into `host_dir`, created if
-    /// missing.
-    ///
-    /// ```no_run
-    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
-    /// c.copy_dir_to_host("/var/log", "target/container-logs").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn copy_dir_to_host(&self, path: &str, host_dir: impl AsRef<std::path::Path>) -> Result<()> {
-        let tar = self.copy_dir_from(path).await?;
-        let host_dir = host_dir.as_ref();
-        let io = |source| Error::Io {
-            operation: "unpack into host directory",
-            resource: format!("{} (from path {path} of {})", host_dir.display(), self.describe()),
-            source,
-        };
-        std::fs::create_dir_all(host_dir).map_err(io)?;
-        tar::Archive::new(tar.as_slice()).unpack(host_dir).map_err(io)
     }
 
     /// Removes a container whose guard will never drop (it lives in a static):
     /// the exit hook calls this before waiting for the worker.
     pub(crate) fn release_at_exit(&self) {
-        if cleanup::keep_all() {
-            return;
-        }
-        let job = cleanup::remove_container_job(self.id.clone(), self.take_holds());
-        cleanup::submit(self.engine.endpoint(), job);
+        self.owned.release();
     }
 
     fn print_last_logs_blocking(&self) {
-        let id = self.id.clone();
-        let fetched = cleanup::run_blocking(self.engine.endpoint(), PANIC_LOG_WAIT, move |docker| {
+        let id = self.id().to_string();
+        let fetched = worker::run_blocking(self.engine().endpoint(), PANIC_LOG_WAIT, move |docker| {
             Box::pin(async move {
                 let stream = LogStream::new(&docker, &id, id.clone(), false, "50");
                 stream.collect_all().await
@@ -681,23 +503,12 @@ impl Container {
 }
 
 impl Drop for Container {
+    /// The removal itself is the core's; a container dropped during a panic
+    /// first shows why the test failed.
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if std::thread::panicking() {
+        if self.owned.is_armed() && std::thread::panicking() {
             self.print_last_logs_blocking();
         }
-        if cleanup::keep_all() {
-            std::mem::forget(self.take_holds());
-            eprintln!(
-                "dockhand: keeping container {} (DOCKHAND_KEEP is set)",
-                self.describe()
-            );
-            return;
-        }
-        let job = cleanup::remove_container_job(self.id.clone(), self.take_holds());
-        cleanup::submit(self.engine.endpoint(), job);
     }
 }
 

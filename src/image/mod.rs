@@ -21,11 +21,11 @@ pub use context::BuildContext;
 pub use registry::{PullOptions, PullPolicy, Pulled};
 pub use store::ImageInfo;
 
-use crate::cleanup;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::inventory::{self, ManagedObject, ObjectKind};
 use crate::labels;
+use crate::owned::{Hold, Owned};
+use crate::remove::{remove_object, ObjectKind};
 use reference::split_reference;
 
 /// How many lines of build output a failure carries.
@@ -47,13 +47,23 @@ static IN_FLIGHT: Lazy<Mutex<HashMap<String, Arc<OnceCell<String>>>>> = Lazy::ne
 /// let c = dockhand::Container::builder(image.tag()).start().await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct Image {
+    /// Owned (removed with the guard) unless the build was cached.
+    owned: Option<Hold>,
     engine: Engine,
     id: String,
     tag: String,
     from_cache: bool,
-    armed: bool,
+}
+
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Image")
+            .field("tag", &self.tag)
+            .field("id", &self.id)
+            .field("from_cache", &self.from_cache)
+            .finish()
+    }
 }
 
 impl Image {
@@ -84,15 +94,17 @@ impl Image {
         self.from_cache
     }
 
-    /// Leaves the image in the engine; returns its tag.
+    /// Leaves the image in the engine; the watcher and the signal cleanup leave
+    /// it too. Returns its tag.
     ///
     /// ```no_run
     /// # fn demo(i: dockhand::Image) { let tag = i.keep(); }
     /// ```
-    pub fn keep(mut self) -> String {
-        self.armed = false;
-        crate::watcher::spare(self.engine.endpoint(), &self.id);
-        std::mem::take(&mut self.tag)
+    pub fn keep(self) -> String {
+        if let Some(owned) = &self.owned {
+            owned.keep();
+        }
+        self.tag
     }
 
     /// Removes the image now (forced) and reports errors.
@@ -102,48 +114,13 @@ impl Image {
     /// i.remove().await?;
     /// # Ok(()) }
     /// ```
-    pub async fn remove(mut self) -> Result<()> {
-        self.armed = false;
-        let object = image_object(&self.id, &self.tag);
-        let report = inventory::remove_on(self.engine.docker(), vec![object]).await;
-        match report.failed.into_iter().next() {
-            None => Ok(()),
-            Some((_, why)) => Err(Error::invalid(
-                format!("image {}", self.tag),
-                format!("removal failed: {why}"),
-            )),
+    pub async fn remove(self) -> Result<()> {
+        match &self.owned {
+            Some(owned) => owned.remove().await,
+            None => remove_object(self.engine.docker(), ObjectKind::Image, &self.id)
+                .await
+                .map_err(|e| Error::engine("remove", format!("image {}", self.tag), e)),
         }
-    }
-}
-
-impl Drop for Image {
-    fn drop(&mut self) {
-        if !self.armed || cleanup::keep_all() {
-            return;
-        }
-        let object = image_object(&self.id, &self.tag);
-        cleanup::submit(
-            self.engine.endpoint(),
-            Box::new(move |docker| {
-                Box::pin(async move {
-                    let report = inventory::remove_on(&docker, vec![object]).await;
-                    for (o, why) in report.failed {
-                        tracing::warn!(image = %o.name, %why, "removing image failed");
-                    }
-                })
-            }),
-        );
-    }
-}
-
-fn image_object(id: &str, tag: &str) -> ManagedObject {
-    ManagedObject {
-        kind: ObjectKind::Image,
-        id: id.to_string(),
-        name: tag.to_string(),
-        labels: HashMap::new(),
-        detail: String::new(),
-        ports: Vec::new(),
     }
 }
 
@@ -182,15 +159,22 @@ impl BuildContext {
         let tar = self.to_tar()?;
         let resource = format!("image {tag}");
         if !self.cached {
-            engine.begin_owning();
             let labels = labels::stamp(&resource, &self.labels)?;
-            let id = self.run_build(engine, tag, tar, labels).await?;
+            let engine = crate::owned::engine_for(Some(engine.clone())).await?;
+            let id = self.run_build(&engine, tag, tar, labels).await?;
+            let owned = Owned::new(
+                engine.clone(),
+                ObjectKind::Image,
+                id.clone(),
+                tag.to_string(),
+                Vec::new(),
+            );
             return Ok(Image {
-                engine: engine.clone(),
+                owned: Some(owned),
+                engine,
                 id,
                 tag: tag.to_string(),
                 from_cache: false,
-                armed: true,
             });
         }
         if self.labels.keys().any(|k| k.starts_with(labels::PREFIX)) {
@@ -221,11 +205,11 @@ impl BuildContext {
             .await?
             .clone();
         Ok(Image {
+            owned: None,
             engine: engine.clone(),
             id,
             tag: tag.to_string(),
             from_cache: !built_here,
-            armed: false,
         })
     }
 

@@ -7,7 +7,8 @@ use bollard::query_parameters::{RemoveImageOptions, TagImageOptions};
 use super::reference::split_reference;
 use crate::engine::Engine;
 use crate::error::{status_of, Error, Result};
-use crate::inventory::{ObjectKind, RemovalReport, Scope};
+use crate::inventory::{RemovalReport, Scope};
+use crate::remove::ObjectKind;
 
 /// What the engine knows about a local image.
 ///

@@ -1,7 +1,7 @@
 //! The per-test database guard the SQL modules hand out.
 
-use crate::cleanup;
-use crate::container::{Container, Exec};
+use crate::container::Container;
+use crate::exec::Exec;
 
 /// A database created for one test on a shared server; dropped (in the
 /// background) with the guard.
@@ -58,12 +58,12 @@ impl Drop for TestDatabase {
             return;
         };
         let id = self.container_id.clone();
-        cleanup::submit(
+        crate::worker::submit(
             &self.endpoint,
             Box::new(move |docker| {
                 Box::pin(async move {
                     // The server may be gone first; then so is the database.
-                    let _ = crate::container::exec::run(&docker, &id, &id, exec).await;
+                    let _ = crate::exec::run(&docker, &id, &id, exec).await;
                 })
             }),
         );

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use super::database::TestDatabase;
-use crate::container::{Container, ContainerBuilder, Exec};
+use crate::container::{Container, ContainerBuilder};
 use crate::error::{Error, Result};
+use crate::exec::Exec;
 use crate::labels;
 use crate::wait::WaitFor;
 

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::cleanup;
-use crate::container::{Container, ContainerBuilder, Exec};
+use crate::container::{Container, ContainerBuilder};
 use crate::error::{Error, Result};
+use crate::exec::Exec;
 use crate::wait::WaitFor;
 
 /// The official image by default; swap it with [`Redis::image`].
@@ -345,11 +345,11 @@ impl Drop for RedisDatabase {
         }
         cmd.push("FLUSHDB".into());
         let (id, index, free) = (self.container_id.clone(), self.index, self.free.clone());
-        cleanup::submit(
+        crate::worker::submit(
             &self.endpoint,
             Box::new(move |docker| {
                 Box::pin(async move {
-                    let flushed = crate::container::exec::run(&docker, &id, &id, Exec::new(cmd)).await;
+                    let flushed = crate::exec::run(&docker, &id, &id, Exec::new(cmd)).await;
                     // Only a flushed database goes back: a later test must find it empty.
                     if flushed.is_ok_and(|out| out.success()) {
                         free.lock().unwrap_or_else(|e| e.into_inner()).push(index);

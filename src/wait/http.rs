@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::container::Port;
+use crate::port::Port;
 
 type BodyCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 

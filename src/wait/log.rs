@@ -4,7 +4,7 @@ use std::fmt;
 
 use regex::Regex;
 
-use crate::container::{LogLine, LogSource};
+use crate::logs::{LogLine, LogSource};
 
 /// Waits for a log line; made by [`WaitFor::log`](crate::WaitFor::log) and
 /// [`WaitFor::log_regex`](crate::WaitFor::log_regex).

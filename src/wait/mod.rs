@@ -12,7 +12,7 @@ use std::time::Duration;
 pub use http::HttpWait;
 pub use log::LogWait;
 
-use crate::container::Port;
+use crate::port::Port;
 
 /// A readiness condition for [`ContainerBuilder::wait_for`](crate::ContainerBuilder::wait_for).
 ///

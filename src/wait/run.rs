@@ -15,9 +15,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::WaitFor;
-use crate::container::exec::{self, Exec};
-use crate::container::{LogLine, LogStream, Port};
 use crate::error::NotReadyReason;
+use crate::exec::{self, Exec};
+use crate::logs::{LogLine, LogStream};
+use crate::port::Port;
 
 /// What a wait needs to know about its container.
 pub(crate) struct Target<'a> {

@@ -1,4 +1,5 @@
-//! The one process-wide cleanup worker every guard's `Drop` hands its removal to.
+//! The one process-wide worker every guard's `Drop` hands its removal to. It
+//! knows jobs, not guards.
 //!
 //! It is a thread with its own tokio runtime and its own engine connections, so a
 //! drop works the same inside a current-thread or multi-thread runtime, outside any
@@ -10,14 +11,10 @@ use std::collections::HashMap;
 use std::sync::{mpsc as std_mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{RemoveContainerOptions, RemoveVolumeOptions};
 use bollard::Docker;
 use futures_util::future::BoxFuture;
 use once_cell::sync::Lazy;
 use tokio::sync::mpsc;
-
-use crate::error::status_of;
-use crate::resource::Hold;
 
 /// How long the exit hook waits for outstanding removals.
 const EXIT_FLUSH: Duration = Duration::from_secs(30);
@@ -142,9 +139,26 @@ fn run(mut rx: mpsc::UnboundedReceiver<Work>, pending: Arc<Pending>) {
     });
 }
 
+/// What to release at exit: shared objects that live in statics and never drop.
+type Release = Box<dyn FnOnce() + Send>;
+static AT_EXIT: Mutex<Vec<Release>> = Mutex::new(Vec::new());
+
+/// Registers `release` to run from the exit hook, before it waits for the jobs.
+pub(crate) fn release_at_exit(release: Release) {
+    AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()).push(release);
+}
+
+/// Hands every shared object to the worker; called by the exit hook.
+fn release_all() {
+    let releases = std::mem::take(&mut *AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()));
+    for release in releases {
+        release();
+    }
+}
+
 extern "C" fn flush_at_exit() {
     let _ = std::panic::catch_unwind(|| {
-        crate::shared::release_all();
+        release_all();
         if !wait_for_cleanup(EXIT_FLUSH) {
             eprintln!(
                 "dockhand: removals still running after {EXIT_FLUSH:?} at exit; the sweeper will finish them"
@@ -193,102 +207,6 @@ pub(crate) fn run_blocking<T: Send + 'static>(
         }),
     );
     rx.recv_timeout(timeout).ok()
-}
-
-/// `DOCKHAND_KEEP=1` keeps every object for debugging instead of removing it.
-pub(crate) fn keep_all() -> bool {
-    static KEEP_ALL: Lazy<bool> =
-        Lazy::new(|| std::env::var("DOCKHAND_KEEP").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"));
-    *KEEP_ALL
-}
-
-/// The job that removes a container: forced, with its anonymous volumes; a
-/// container that is already gone counts as removed. `holds` (the networks and
-/// volumes it uses) are let go only after it is gone, so they can be removed.
-pub(crate) fn remove_container_job(id: String, holds: Vec<Hold>) -> Job {
-    Box::new(move |docker| {
-        Box::pin(async move {
-            if let Err(err) = remove_container(&docker, &id).await {
-                tracing::warn!(container = %id, %err, "removing container failed");
-            }
-            drop(holds);
-        })
-    })
-}
-
-/// The job that removes a network once no container is attached.
-pub(crate) fn remove_network_job(id: String) -> Job {
-    Box::new(move |docker| {
-        Box::pin(async move {
-            let result = retry_while_in_use(|| docker.remove_network(&id)).await;
-            if let Err(err) = result {
-                tracing::warn!(network = %id, %err, "removing network failed");
-            }
-        })
-    })
-}
-
-/// The job that removes a volume once no container uses it.
-pub(crate) fn remove_volume_job(name: String) -> Job {
-    Box::new(move |docker| {
-        Box::pin(async move {
-            let result =
-                retry_while_in_use(|| docker.remove_volume(&name, None::<RemoveVolumeOptions>)).await;
-            if let Err(err) = result {
-                tracing::warn!(volume = %name, %err, "removing volume failed");
-            }
-        })
-    })
-}
-
-/// Runs a removal; 404 counts as done, and "in use" is retried for a while,
-/// because a container outside dockhand's knowledge may still be leaving.
-pub(crate) async fn retry_while_in_use<F, Fut>(mut remove: F) -> Result<(), bollard::errors::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), bollard::errors::Error>>,
-{
-    let mut pause = Duration::from_millis(50);
-    let deadline = Instant::now() + IN_USE_PATIENCE;
-    loop {
-        match remove().await {
-            Ok(()) => return Ok(()),
-            Err(err) if status_of(&err) == Some(404) => return Ok(()),
-            Err(err) if in_use(&err) && Instant::now() < deadline => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
-            }
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// How long a removal waits for an object to stop being in use.
-const IN_USE_PATIENCE: Duration = Duration::from_secs(10);
-
-fn in_use(err: &bollard::errors::Error) -> bool {
-    match err {
-        bollard::errors::Error::DockerResponseServerError { status_code, message } => {
-            matches!(status_code, 403 | 409)
-                || message.contains("in use")
-                || message.contains("active endpoints")
-        }
-        _ => false,
-    }
-}
-
-pub(crate) async fn remove_container(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
-    let options = RemoveContainerOptions {
-        force: true,
-        v: true,
-        ..Default::default()
-    };
-    match docker.remove_container(id, Some(options)).await {
-        Ok(()) => Ok(()),
-        // 404: already gone; 409: another removal of it is under way.
-        Err(err) if matches!(status_of(&err), Some(404) | Some(409)) => Ok(()),
-        Err(err) => Err(err),
-    }
 }
 
 /// Waits until every removal handed to the cleanup worker so far has finished, at

@@ -1,0 +1,32 @@
+//! The `DOCKHAND_*` switches, read once each, in one table.
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `DOCKHAND_KEEP=1` | keep every object instead of removing it (for debugging); such objects are labelled `dockhand.keep` and only `dockhand sweep --all` removes them |
+//! | `DOCKHAND_WATCHER=0` | start no watcher process (leaks after a SIGKILL are then left to the sweeper) |
+//! | `DOCKHAND_SWEEP=0` | no background sweep of dead processes' objects on first use |
+
+use once_cell::sync::Lazy;
+
+/// Whether a switch is on: set, not empty, and not `0` or `false`.
+fn on(name: &str) -> Option<bool> {
+    std::env::var(name)
+        .ok()
+        .map(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// `DOCKHAND_KEEP`: every object is kept instead of removed.
+pub(crate) fn keep_all() -> bool {
+    static KEEP_ALL: Lazy<bool> = Lazy::new(|| on("DOCKHAND_KEEP").unwrap_or(false));
+    *KEEP_ALL
+}
+
+/// `DOCKHAND_WATCHER`: on unless turned off.
+pub(crate) fn watcher_enabled() -> bool {
+    on("DOCKHAND_WATCHER").unwrap_or(true)
+}
+
+/// `DOCKHAND_SWEEP`: on unless turned off.
+pub(crate) fn background_sweep_enabled() -> bool {
+    on("DOCKHAND_SWEEP").unwrap_or(true)
+}
