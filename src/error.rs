@@ -138,6 +138,34 @@ pub enum Error {
         output: Vec<String>,
     },
 
+    /// A command run in a container failed: SQL through a client, a flush, an
+    /// exec a module relies on.
+    #[error("{command} in {container} exited with code {exit_code}: {stderr}")]
+    Exec {
+        /// The container, `container <name> (<id>)`.
+        container: String,
+        /// What was run (`psql`, `redis-cli FLUSHDB`), without secrets.
+        command: String,
+        /// Its exit code.
+        exit_code: i64,
+        /// What it wrote to stderr, trimmed.
+        stderr: String,
+    },
+
+    /// A registry failed a pull or push in a way none of the other variants
+    /// names (a server error, a refused upload).
+    #[error("registry {registry} failed the {operation} of {image}: {reason}")]
+    Registry {
+        /// `pull` or `push`.
+        operation: &'static str,
+        /// The registry's host.
+        registry: String,
+        /// The image reference as given.
+        image: String,
+        /// The engine's message.
+        reason: String,
+    },
+
     /// Local I/O failed (reading a file for a build context, a socket for a wait).
     #[error("{operation} {resource}: {source}")]
     Io {
@@ -374,6 +402,18 @@ mod tests {
         assert!(text.contains("last 2 log lines"), "{text}");
         assert!(text.ends_with("stderr: oops"), "{text}");
         assert!(err.is_timeout());
+    }
+
+    #[test]
+    fn error_is_send_sync_and_small() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Error>();
+        // Large variants are boxed, so a Result stays cheap to return.
+        assert!(
+            std::mem::size_of::<Error>() <= 96,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]

@@ -163,6 +163,20 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
+    /// Itself when the command exited 0, else [`Error::Exec`] naming the
+    /// container and the command.
+    pub(crate) fn checked(self, container: &str, command: &str) -> Result<ExecOutput> {
+        if self.success() {
+            return Ok(self);
+        }
+        Err(Error::Exec {
+            container: container.to_string(),
+            command: command.to_string(),
+            exit_code: self.exit_code,
+            stderr: self.stderr_str().trim().to_string(),
+        })
+    }
+
     /// Standard output as text (invalid UTF-8 replaced).
     ///
     /// ```

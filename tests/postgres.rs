@@ -143,3 +143,23 @@ async fn fresh_databases_are_isolated_and_dropped() -> dockhand::Result<()> {
     assert!(listed.contains(b.name()));
     Ok(())
 }
+
+#[tokio::test]
+async fn any_user_and_password_survive_the_connection_string() -> dockhand::Result<()> {
+    // Characters that end the user-info part of a URL when not encoded.
+    let (user, password) = ("app@team", "p@ss:w/rd%#?");
+    let pg = Postgres::new()
+        .image(postgres().await?)
+        .user(user)
+        .password(password)
+        .start()
+        .await?;
+    let client = connect(&pg.connection_string()).await;
+    let row = client.query_one("SELECT current_user", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), user);
+    let db = pg.fresh_database().await?;
+    let client = connect(db.connection_string()).await;
+    let row = client.query_one("SELECT current_database()", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), db.name());
+    Ok(())
+}

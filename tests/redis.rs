@@ -77,3 +77,20 @@ async fn shared_server_hands_out_private_flushed_databases() -> dockhand::Result
     assert_eq!(left, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn any_password_survives_the_connection_string() -> dockhand::Result<()> {
+    let password = "p@ss:w/rd%#?";
+    let server = Redis::new()
+        .image(redis_image().await?)
+        .password(password)
+        .start()
+        .await?;
+    let mut con = connection(&server.connection_string()).await;
+    let () = con.set("k", "v").await.unwrap();
+    let db = server.fresh_database()?;
+    let mut con = connection(db.connection_string()).await;
+    let got: Option<String> = con.get("k").await.unwrap();
+    assert_eq!(got, None, "a fresh logical database is empty");
+    Ok(())
+}

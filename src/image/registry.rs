@@ -197,10 +197,12 @@ impl Failure {
                 image: image.into(),
                 reason: format!("registry {registry}: {reason}"),
             },
-            Failure::NotFound(reason) | Failure::Other(reason) => Error::invalid(
-                format!("{operation} of image {image} (registry {registry})"),
+            Failure::NotFound(reason) | Failure::Other(reason) => Error::Registry {
+                operation,
+                registry: registry.to_string(),
+                image: image.into(),
                 reason,
-            ),
+            },
         }
     }
 }
@@ -300,7 +302,20 @@ impl Engine {
             .entry(key.clone())
             .or_default()
             .clone();
-        let outcome = cell.get_or_init(|| self.fetch(reference, options)).await.clone();
+        let outcome = cell
+            .get_or_init(|| async {
+                // A caller that found the image missing may get here after
+                // another caller's pull finished and was forgotten: look again
+                // rather than pull twice.
+                if options.policy != PullPolicy::Always
+                    && matches!(self.local_image_id(reference).await, Ok(Some(_)))
+                {
+                    return Ok(());
+                }
+                self.fetch(reference, options).await
+            })
+            .await
+            .clone();
         // Done: forget it, so a later pull (say with policy Always) pulls again.
         let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
         if in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {

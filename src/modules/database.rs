@@ -1,5 +1,6 @@
 //! The per-test database guard the SQL modules hand out.
 
+use super::service::ExecOnDrop;
 use crate::container::Container;
 use crate::exec::Exec;
 
@@ -16,9 +17,7 @@ use crate::exec::Exec;
 pub struct TestDatabase {
     name: String,
     url: String,
-    drop_command: Option<Exec>,
-    container_id: String,
-    endpoint: String,
+    _drop: ExecOnDrop,
 }
 
 impl TestDatabase {
@@ -27,9 +26,7 @@ impl TestDatabase {
         TestDatabase {
             name,
             url,
-            drop_command: Some(drop_command),
-            container_id: server.id().to_string(),
-            endpoint: server.engine().endpoint().to_string(),
+            _drop: ExecOnDrop::new(server, drop_command),
         }
     }
 
@@ -49,23 +46,5 @@ impl TestDatabase {
     /// ```
     pub fn connection_string(&self) -> &str {
         &self.url
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let Some(exec) = self.drop_command.take() else {
-            return;
-        };
-        let id = self.container_id.clone();
-        crate::worker::submit(
-            &self.endpoint,
-            Box::new(move |docker| {
-                Box::pin(async move {
-                    // The server may be gone first; then so is the database.
-                    let _ = crate::exec::run(&docker, &id, &id, exec).await;
-                })
-            }),
-        );
     }
 }

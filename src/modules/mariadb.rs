@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use super::database::TestDatabase;
+use super::service::{Running, Service, Shared};
+use super::url::service_url;
 use crate::container::{Container, ContainerBuilder};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::Exec;
 use crate::labels;
 use crate::wait::WaitFor;
@@ -205,8 +207,7 @@ impl MariaDb {
     /// # Ok(()) }
     /// ```
     pub async fn start(&self) -> Result<MariaDbContainer> {
-        let container = self.builder().start().await?;
-        Ok(MariaDbContainer::from_container(container, self))
+        Service::start(self).await
     }
 }
 
@@ -220,90 +221,37 @@ impl MariaDb {
 /// println!("{}", db.connection_string());
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
-pub struct MariaDbContainer {
-    container: Container,
-    root_password: String,
-    database: String,
-    user: String,
-    password: String,
+pub type MariaDbContainer = Running<MariaDb>;
+
+impl Service for MariaDb {
+    type State = ();
+    const NAME: &'static str = "mariadb";
+    const PORT: u16 = PORT;
+
+    fn builder(&self) -> ContainerBuilder {
+        MariaDb::builder(self)
+    }
 }
 
-impl MariaDbContainer {
-    /// Wraps a container started from [`MariaDb::builder`].
-    ///
-    /// ```no_run
-    /// # async fn demo() -> dockhand::Result<()> {
-    /// use dockhand::modules::{MariaDb, MariaDbContainer};
-    /// let settings = MariaDb::new();
-    /// let c = settings.builder().label("x", "y").start().await?;
-    /// let db = MariaDbContainer::from_container(c, &settings);
-    /// # Ok(()) }
-    /// ```
-    pub fn from_container(container: Container, settings: &MariaDb) -> Self {
-        let root = settings.user == "root";
-        MariaDbContainer {
-            container,
-            root_password: settings.root_password.clone(),
-            database: settings.database.clone(),
-            user: settings.user.clone(),
-            password: if root {
-                settings.root_password.clone()
-            } else {
-                settings.password.clone()
-            },
+impl MariaDb {
+    /// The application user's password (root's, when the user is root).
+    fn login_password(&self) -> &str {
+        if self.user == "root" {
+            &self.root_password
+        } else {
+            &self.password
         }
     }
+}
 
-    /// The container, for exec, logs and the rest.
-    ///
-    /// ```no_run
-    /// # async fn demo(db: &dockhand::modules::MariaDbContainer) -> dockhand::Result<()> {
-    /// let logs = db.container().logs().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn container(&self) -> &Container {
-        &self.container
-    }
-
-    /// Removes the server now and reports errors (dropping it removes it in the
-    /// background).
-    ///
-    /// ```no_run
-    /// # async fn demo(db: dockhand::modules::MariaDbContainer) -> dockhand::Result<()> {
-    /// db.remove().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn remove(self) -> Result<()> {
-        self.container.remove().await
-    }
-
-    /// Host to connect to.
-    ///
-    /// ```no_run
-    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { assert_eq!(db.host(), "127.0.0.1"); }
-    /// ```
-    pub fn host(&self) -> &str {
-        self.container.host()
-    }
-
-    /// Host port of the server.
-    ///
-    /// ```no_run
-    /// # fn demo(db: &dockhand::modules::MariaDbContainer) { let port = db.port(); }
-    /// ```
-    pub fn port(&self) -> u16 {
-        // Published by construction: the builder always exposes 3306.
-        self.container.host_port(PORT).unwrap_or(0)
-    }
-
+impl Running<MariaDb> {
     /// The application user's name.
     ///
     /// ```no_run
     /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.user()); }
     /// ```
     pub fn user(&self) -> &str {
-        &self.user
+        &self.settings().user
     }
 
     /// The application user's password.
@@ -312,7 +260,7 @@ impl MariaDbContainer {
     /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.password()); }
     /// ```
     pub fn password(&self) -> &str {
-        &self.password
+        self.settings().login_password()
     }
 
     /// The database created at start.
@@ -321,7 +269,7 @@ impl MariaDbContainer {
     /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.database()); }
     /// ```
     pub fn database(&self) -> &str {
-        &self.database
+        &self.settings().database
     }
 
     /// `mysql://user:password@host:port/database` for the application user.
@@ -330,7 +278,7 @@ impl MariaDbContainer {
     /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.connection_string()); }
     /// ```
     pub fn connection_string(&self) -> String {
-        self.url_for(&self.user, &self.password, &self.database)
+        self.url_for(self.user(), self.password(), &self.settings().database)
     }
 
     /// `mysql://root:password@host:port/database`, for what needs root.
@@ -339,16 +287,17 @@ impl MariaDbContainer {
     /// # fn demo(db: &dockhand::modules::MariaDbContainer) { println!("{}", db.root_connection_string()); }
     /// ```
     pub fn root_connection_string(&self) -> String {
-        self.url_for("root", &self.root_password, &self.database)
+        self.url_for("root", &self.settings().root_password, &self.settings().database)
     }
 
     fn url_for(&self, user: &str, password: &str, database: &str) -> String {
-        format!(
-            "mysql://{}:{}@{}:{}/{database}",
-            escape(user),
-            escape(password),
+        service_url(
+            "mysql",
+            Some(user),
+            Some(password),
             self.host(),
-            self.port()
+            self.port(),
+            database,
         )
     }
 
@@ -363,21 +312,11 @@ impl MariaDbContainer {
     /// ```
     pub async fn sql(&self, sql: &str) -> Result<String> {
         let out = self
-            .container
-            .exec(client_command(&self.root_password, sql))
-            .await?;
-        if out.success() {
-            Ok(out.stdout_str().into_owned())
-        } else {
-            Err(Error::invalid(
-                format!("SQL on {}", self.container.name()),
-                format!(
-                    "the mariadb client exited with {}: {}",
-                    out.exit_code,
-                    out.stderr_str().trim()
-                ),
-            ))
-        }
+            .container()
+            .exec(client_command(&self.settings().root_password, sql))
+            .await?
+            .checked(&self.container().describe(), "mariadb")?;
+        Ok(out.stdout_str().into_owned())
     }
 
     /// Creates an empty database of its own for one test, open to the
@@ -393,46 +332,31 @@ impl MariaDbContainer {
     /// ```
     pub async fn fresh_database(&self) -> Result<TestDatabase> {
         let name = format!("test_{}", labels::random_hex(16));
-        let grant = if self.user == "root" {
+        let grant = if self.user() == "root" {
             String::new()
         } else {
             format!(
                 " GRANT ALL ON `{name}`.* TO '{}'@'%';",
-                self.user.replace('\\', "\\\\").replace('\'', "\\'")
+                self.user().replace('\\', "\\\\").replace('\'', "\\'")
             )
         };
         self.sql(&format!("CREATE DATABASE `{name}`;{grant}")).await?;
-        let drop = client_command(&self.root_password, &format!("DROP DATABASE IF EXISTS `{name}`"));
+        let drop = client_command(
+            &self.settings().root_password,
+            &format!("DROP DATABASE IF EXISTS `{name}`"),
+        );
         Ok(TestDatabase::new(
-            &self.container,
-            self.url_for(&self.user, &self.password, &name),
+            self.container(),
+            self.url_for(self.user(), self.password(), &name),
             name,
             drop,
         ))
     }
 }
 
-impl crate::shared::HoldsContainer for MariaDbContainer {
-    fn held_container(&self) -> &Container {
-        &self.container
-    }
-}
-
-/// The `mariadb` client as root over the socket; the password goes in the
-/// environment so it does not show in the process list.
 fn client_command(root_password: &str, sql: &str) -> Exec {
     Exec::new(["mariadb", "-uroot", "--batch", "--skip-column-names", "-e", sql])
         .env("MYSQL_PWD", root_password)
-}
-
-/// Percent-encodes what would break a URL's user-info part.
-fn escape(part: &str) -> String {
-    part.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// One MariaDB server per test process, started on first use and removed at
@@ -451,43 +375,11 @@ fn escape(part: &str) -> String {
 ///     Ok(())
 /// }                                       // the database is dropped here
 /// ```
-pub struct SharedMariaDb {
-    settings: fn() -> MariaDb,
-    server: tokio::sync::OnceCell<std::sync::Arc<MariaDbContainer>>,
-}
+pub type SharedMariaDb = Shared<MariaDb>;
 
-impl SharedMariaDb {
-    /// Describes the server; nothing starts until first use.
-    ///
-    /// ```
-    /// static DB: dockhand::modules::SharedMariaDb =
-    ///     dockhand::modules::SharedMariaDb::new(dockhand::modules::MariaDb::new);
-    /// ```
-    pub const fn new(settings: fn() -> MariaDb) -> Self {
-        SharedMariaDb {
-            settings,
-            server: tokio::sync::OnceCell::const_new(),
-        }
-    }
-
-    /// The server, started by the first caller.
-    ///
-    /// ```no_run
-    /// # static DB: dockhand::modules::SharedMariaDb = dockhand::modules::SharedMariaDb::new(dockhand::modules::MariaDb::new);
-    /// # async fn demo() -> dockhand::Result<()> {
-    /// let server = DB.server().await?;
-    /// println!("{}", server.connection_string());
-    /// # Ok(()) }
-    /// ```
-    pub async fn server(&'static self) -> Result<std::sync::Arc<MariaDbContainer>> {
-        let settings = self.settings;
-        crate::shared::start_once(&self.server, move || {
-            Box::pin(async move { settings().start().await })
-        })
-        .await
-    }
-
-    /// A fresh, empty database on the shared server, dropped with the guard.
+impl Shared<MariaDb> {
+    /// A fresh, empty database on the shared server, granted to the
+    /// application user and dropped with the guard.
     ///
     /// ```no_run
     /// # static DB: dockhand::modules::SharedMariaDb = dockhand::modules::SharedMariaDb::new(dockhand::modules::MariaDb::new);
@@ -538,11 +430,5 @@ mod tests {
         ] {
             assert!(env.iter().any(|e| e == expected), "{expected} in {env:?}");
         }
-    }
-
-    #[test]
-    fn urls_escape_user_info() {
-        assert_eq!(escape("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
-        assert_eq!(escape("plain-1.x"), "plain-1.x");
     }
 }

@@ -5,8 +5,13 @@ mod database;
 mod mariadb;
 mod postgres;
 mod redis;
+mod service;
+mod url;
 
 pub use database::TestDatabase;
 pub use mariadb::{MariaDb, MariaDbContainer, SharedMariaDb, DEFAULT_IMAGE as MARIADB_IMAGE};
 pub use postgres::{Postgres, PostgresContainer, SharedPostgres, DEFAULT_IMAGE as POSTGRES_IMAGE};
-pub use redis::{Redis, RedisContainer, RedisDatabase, SharedRedis, DEFAULT_IMAGE as REDIS_IMAGE};
+pub use redis::{
+    FreeDatabases, Redis, RedisContainer, RedisDatabase, SharedRedis, DEFAULT_IMAGE as REDIS_IMAGE,
+};
+pub use service::{Running, Service, Shared};

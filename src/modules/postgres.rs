@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use super::database::TestDatabase;
+use super::service::{Running, Service, Shared};
+use super::url::service_url;
 use crate::container::{Container, ContainerBuilder};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::Exec;
 use crate::labels;
 use crate::wait::WaitFor;
@@ -191,12 +193,12 @@ impl Postgres {
     /// # Ok(()) }
     /// ```
     pub async fn start(&self) -> Result<PostgresContainer> {
-        let container = self.builder().start().await?;
-        Ok(PostgresContainer::from_container(container, self))
+        Service::start(self).await
     }
 }
 
-/// A running PostgreSQL server; removed when dropped.
+/// A running PostgreSQL server ([`Running`] with PostgreSQL's own methods);
+/// removed when dropped.
 ///
 /// ```no_run
 /// # async fn demo() -> dockhand::Result<()> {
@@ -206,83 +208,26 @@ impl Postgres {
 /// println!("{}", db.connection_string());
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
-pub struct PostgresContainer {
-    container: Container,
-    user: String,
-    password: String,
-    database: String,
+pub type PostgresContainer = Running<Postgres>;
+
+impl Service for Postgres {
+    type State = ();
+    const NAME: &'static str = "postgres";
+    const PORT: u16 = PORT;
+
+    fn builder(&self) -> ContainerBuilder {
+        Postgres::builder(self)
+    }
 }
 
-impl PostgresContainer {
-    /// Wraps a container started from [`Postgres::builder`].
-    ///
-    /// ```no_run
-    /// # async fn demo() -> dockhand::Result<()> {
-    /// use dockhand::modules::{Postgres, PostgresContainer};
-    /// let settings = Postgres::new();
-    /// let c = settings.builder().label("x", "y").start().await?;
-    /// let pg = PostgresContainer::from_container(c, &settings);
-    /// # Ok(()) }
-    /// ```
-    pub fn from_container(container: Container, settings: &Postgres) -> Self {
-        PostgresContainer {
-            container,
-            user: settings.user.clone(),
-            password: settings.password.clone(),
-            database: settings.database.clone(),
-        }
-    }
-
-    /// The container, for exec, logs and the rest.
-    ///
-    /// ```no_run
-    /// # async fn demo(pg: &dockhand::modules::PostgresContainer) -> dockhand::Result<()> {
-    /// let logs = pg.container().logs().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn container(&self) -> &Container {
-        &self.container
-    }
-
-    /// Removes the server now and reports errors (dropping it removes it in the
-    /// background).
-    ///
-    /// ```no_run
-    /// # async fn demo(pg: dockhand::modules::PostgresContainer) -> dockhand::Result<()> {
-    /// pg.remove().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn remove(self) -> Result<()> {
-        self.container.remove().await
-    }
-
-    /// Host to connect to.
-    ///
-    /// ```no_run
-    /// # fn demo(pg: &dockhand::modules::PostgresContainer) { assert_eq!(pg.host(), "127.0.0.1"); }
-    /// ```
-    pub fn host(&self) -> &str {
-        self.container.host()
-    }
-
-    /// Host port of the server.
-    ///
-    /// ```no_run
-    /// # fn demo(pg: &dockhand::modules::PostgresContainer) { let port = pg.port(); }
-    /// ```
-    pub fn port(&self) -> u16 {
-        // Published by construction: the builder always exposes 5432.
-        self.container.host_port(PORT).unwrap_or(0)
-    }
-
+impl Running<Postgres> {
     /// The superuser's name.
     ///
     /// ```no_run
     /// # fn demo(pg: &dockhand::modules::PostgresContainer) { println!("{}", pg.user()); }
     /// ```
     pub fn user(&self) -> &str {
-        &self.user
+        &self.settings().user
     }
 
     /// The superuser's password.
@@ -291,7 +236,7 @@ impl PostgresContainer {
     /// # fn demo(pg: &dockhand::modules::PostgresContainer) { println!("{}", pg.password()); }
     /// ```
     pub fn password(&self) -> &str {
-        &self.password
+        &self.settings().password
     }
 
     /// `postgres://user:password@host:port/database` for the configured database.
@@ -300,16 +245,18 @@ impl PostgresContainer {
     /// # fn demo(pg: &dockhand::modules::PostgresContainer) { println!("{}", pg.connection_string()); }
     /// ```
     pub fn connection_string(&self) -> String {
-        self.url_for(&self.database)
+        self.url_for(&self.settings().database)
     }
 
     fn url_for(&self, database: &str) -> String {
-        format!(
-            "postgres://{}:{}@{}:{}/{database}",
-            self.user,
-            self.password,
+        let settings = self.settings();
+        service_url(
+            "postgres",
+            Some(&settings.user),
+            Some(&settings.password),
             self.host(),
-            self.port()
+            self.port(),
+            database,
         )
     }
 
@@ -322,17 +269,11 @@ impl PostgresContainer {
     /// ```
     pub async fn psql(&self, database: &str, sql: &str) -> Result<String> {
         let out = self
-            .container
-            .exec(psql_command(&self.user, database, sql))
+            .container()
+            .exec(psql_command(self.user(), database, sql))
             .await?;
-        if out.success() {
-            Ok(out.stdout_str().into_owned())
-        } else {
-            Err(Error::invalid(
-                format!("SQL on {}", self.container.name()),
-                format!("psql exited with {}: {}", out.exit_code, out.stderr_str().trim()),
-            ))
-        }
+        let out = out.checked(&self.container().describe(), "psql")?;
+        Ok(out.stdout_str().into_owned())
     }
 
     /// Creates an empty database of its own for one test and returns its guard;
@@ -351,10 +292,10 @@ impl PostgresContainer {
             .await?;
         let drop_sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
         Ok(TestDatabase::new(
-            &self.container,
+            self.container(),
             self.url_for(&name),
             name,
-            psql_command(&self.user, "postgres", &drop_sql),
+            psql_command(self.user(), "postgres", &drop_sql),
         ))
     }
 }
@@ -376,42 +317,9 @@ impl PostgresContainer {
 ///     Ok(())
 /// }                                       // the database is dropped here
 /// ```
-pub struct SharedPostgres {
-    settings: fn() -> Postgres,
-    server: tokio::sync::OnceCell<std::sync::Arc<PostgresContainer>>,
-}
+pub type SharedPostgres = Shared<Postgres>;
 
-impl SharedPostgres {
-    /// Describes the server; nothing starts until first use.
-    ///
-    /// ```
-    /// static PG: dockhand::modules::SharedPostgres =
-    ///     dockhand::modules::SharedPostgres::new(dockhand::modules::Postgres::new);
-    /// ```
-    pub const fn new(settings: fn() -> Postgres) -> Self {
-        SharedPostgres {
-            settings,
-            server: tokio::sync::OnceCell::const_new(),
-        }
-    }
-
-    /// The server, started by the first caller.
-    ///
-    /// ```no_run
-    /// # static PG: dockhand::modules::SharedPostgres = dockhand::modules::SharedPostgres::new(dockhand::modules::Postgres::new);
-    /// # async fn demo() -> dockhand::Result<()> {
-    /// let server = PG.server().await?;
-    /// println!("{}", server.connection_string());
-    /// # Ok(()) }
-    /// ```
-    pub async fn server(&'static self) -> Result<std::sync::Arc<PostgresContainer>> {
-        let settings = self.settings;
-        crate::shared::start_once(&self.server, move || {
-            Box::pin(async move { settings().start().await })
-        })
-        .await
-    }
-
+impl Shared<Postgres> {
     /// A fresh, empty database on the shared server, dropped with the guard.
     ///
     /// ```no_run
@@ -422,12 +330,6 @@ impl SharedPostgres {
     /// ```
     pub async fn fresh_database(&'static self) -> Result<TestDatabase> {
         self.server().await?.fresh_database().await
-    }
-}
-
-impl crate::shared::HoldsContainer for PostgresContainer {
-    fn held_container(&self) -> &Container {
-        &self.container
     }
 }
 

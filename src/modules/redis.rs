@@ -4,6 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::service::{ExecOnDrop, Running, Service, Shared};
+use super::url::service_url;
 use crate::container::{Container, ContainerBuilder};
 use crate::error::{Error, Result};
 use crate::exec::Exec;
@@ -121,12 +123,7 @@ impl Redis {
     /// # Ok(()) }
     /// ```
     pub async fn start(&self) -> Result<RedisContainer> {
-        let container = self.builder().start().await?;
-        Ok(RedisContainer {
-            container,
-            password: self.password.clone(),
-            free: Arc::new(Mutex::new((1..DATABASES).rev().collect())),
-        })
+        Service::start(self).await
     }
 }
 
@@ -139,45 +136,29 @@ impl Redis {
 /// println!("{}", db.connection_string());
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
-pub struct RedisContainer {
-    container: Container,
-    password: Option<String>,
-    /// Logical databases not handed out (0 stays the server's default).
-    free: Arc<Mutex<Vec<u32>>>,
+pub type RedisContainer = Running<Redis>;
+
+/// Logical databases of a server not handed out (0 stays the server's default).
+#[derive(Debug, Clone)]
+pub struct FreeDatabases(Arc<Mutex<Vec<u32>>>);
+
+impl Default for FreeDatabases {
+    fn default() -> Self {
+        FreeDatabases(Arc::new(Mutex::new((1..DATABASES).rev().collect())))
+    }
 }
 
-impl RedisContainer {
-    /// The container, for exec, logs and the rest.
-    ///
-    /// ```no_run
-    /// # async fn demo(r: &dockhand::modules::RedisContainer) -> dockhand::Result<()> {
-    /// let logs = r.container().logs().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn container(&self) -> &Container {
-        &self.container
-    }
+impl Service for Redis {
+    type State = FreeDatabases;
+    const NAME: &'static str = "redis";
+    const PORT: u16 = PORT;
 
-    /// Host to connect to.
-    ///
-    /// ```no_run
-    /// # fn demo(r: &dockhand::modules::RedisContainer) { assert_eq!(r.host(), "127.0.0.1"); }
-    /// ```
-    pub fn host(&self) -> &str {
-        self.container.host()
+    fn builder(&self) -> ContainerBuilder {
+        Redis::builder(self)
     }
+}
 
-    /// Host port of the server.
-    ///
-    /// ```no_run
-    /// # fn demo(r: &dockhand::modules::RedisContainer) { let port = r.port(); }
-    /// ```
-    pub fn port(&self) -> u16 {
-        // Published by construction: the builder always exposes 6379.
-        self.container.host_port(PORT).unwrap_or(0)
-    }
-
+impl Running<Redis> {
     /// `redis://[:password@]host:port/0`.
     ///
     /// ```no_run
@@ -188,12 +169,15 @@ impl RedisContainer {
     }
 
     fn url_for(&self, database: u32) -> String {
-        let auth = self
-            .password
-            .as_ref()
-            .map(|p| format!(":{p}@"))
-            .unwrap_or_default();
-        format!("redis://{auth}{}:{}/{database}", self.host(), self.port())
+        let password = self.settings().password.as_deref();
+        service_url(
+            "redis",
+            None,
+            password,
+            self.host(),
+            self.port(),
+            &database.to_string(),
+        )
     }
 
     /// Hands out an empty logical database of its own for one test; dropping
@@ -207,33 +191,37 @@ impl RedisContainer {
     /// ```
     pub fn fresh_database(&self) -> Result<RedisDatabase> {
         let index = self
-            .free
+            .state
+            .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop()
             .ok_or_else(|| {
                 Error::invalid(
-                    format!("redis {}", self.container.name()),
+                    format!("redis {}", self.container().name()),
                     format!(
                         "all {} logical databases are in use; drop some first",
                         DATABASES - 1
                     ),
                 )
             })?;
+        let mut flush = vec!["redis-cli".to_string(), "-n".into(), index.to_string()];
+        if let Some(password) = &self.settings().password {
+            flush.extend(["--no-auth-warning".into(), "-a".into(), password.clone()]);
+        }
+        flush.push("FLUSHDB".into());
+        let free = self.state.clone();
+        // Only a flushed database goes back: a later test must find it empty.
+        let drop = ExecOnDrop::new(self.container(), Exec::new(flush)).then(move |flushed| {
+            if flushed {
+                free.0.lock().unwrap_or_else(|e| e.into_inner()).push(index);
+            }
+        });
         Ok(RedisDatabase {
             index,
             url: self.url_for(index),
-            password: self.password.clone(),
-            container_id: self.container.id().to_string(),
-            endpoint: self.container.engine().endpoint().to_string(),
-            free: self.free.clone(),
+            _flush: drop,
         })
-    }
-}
-
-impl crate::shared::HoldsContainer for RedisContainer {
-    fn held_container(&self) -> &Container {
-        &self.container
     }
 }
 
@@ -252,40 +240,9 @@ impl crate::shared::HoldsContainer for RedisContainer {
 ///     Ok(())
 /// }                                          // flushed here
 /// ```
-pub struct SharedRedis {
-    settings: fn() -> Redis,
-    server: tokio::sync::OnceCell<Arc<RedisContainer>>,
-}
+pub type SharedRedis = Shared<Redis>;
 
-impl SharedRedis {
-    /// Describes the server; nothing starts until first use.
-    ///
-    /// ```
-    /// static R: dockhand::modules::SharedRedis = dockhand::modules::SharedRedis::new(dockhand::modules::Redis::new);
-    /// ```
-    pub const fn new(settings: fn() -> Redis) -> Self {
-        SharedRedis {
-            settings,
-            server: tokio::sync::OnceCell::const_new(),
-        }
-    }
-
-    /// The server, started by the first caller.
-    ///
-    /// ```no_run
-    /// # static R: dockhand::modules::SharedRedis = dockhand::modules::SharedRedis::new(dockhand::modules::Redis::new);
-    /// # async fn demo() -> dockhand::Result<()> {
-    /// println!("{}", R.server().await?.connection_string());
-    /// # Ok(()) }
-    /// ```
-    pub async fn server(&'static self) -> Result<Arc<RedisContainer>> {
-        let settings = self.settings;
-        crate::shared::start_once(&self.server, move || {
-            Box::pin(async move { settings().start().await })
-        })
-        .await
-    }
-
+impl Shared<Redis> {
     /// A private, empty logical database on the shared server.
     ///
     /// ```no_run
@@ -311,10 +268,7 @@ impl SharedRedis {
 pub struct RedisDatabase {
     index: u32,
     url: String,
-    password: Option<String>,
-    container_id: String,
-    endpoint: String,
-    free: Arc<Mutex<Vec<u32>>>,
+    _flush: ExecOnDrop,
 }
 
 impl RedisDatabase {
@@ -334,28 +288,5 @@ impl RedisDatabase {
     /// ```
     pub fn connection_string(&self) -> &str {
         &self.url
-    }
-}
-
-impl Drop for RedisDatabase {
-    fn drop(&mut self) {
-        let mut cmd = vec!["redis-cli".to_string(), "-n".into(), self.index.to_string()];
-        if let Some(password) = &self.password {
-            cmd.extend(["--no-auth-warning".into(), "-a".into(), password.clone()]);
-        }
-        cmd.push("FLUSHDB".into());
-        let (id, index, free) = (self.container_id.clone(), self.index, self.free.clone());
-        crate::worker::submit(
-            &self.endpoint,
-            Box::new(move |docker| {
-                Box::pin(async move {
-                    let flushed = crate::exec::run(&docker, &id, &id, Exec::new(cmd)).await;
-                    // Only a flushed database goes back: a later test must find it empty.
-                    if flushed.is_ok_and(|out| out.success()) {
-                        free.lock().unwrap_or_else(|e| e.into_inner()).push(index);
-                    }
-                })
-            }),
-        );
     }
 }

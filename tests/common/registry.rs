@@ -110,11 +110,17 @@ impl Registry {
     }
 
     fn count(&self, needle: &str) -> usize {
+        self.lines(needle).len()
+    }
+
+    /// The registry's log lines that contain `needle`.
+    pub fn lines(&self, needle: &str) -> Vec<String> {
         std::fs::read_to_string(self.dir.join("log"))
             .unwrap_or_default()
             .lines()
             .filter(|l| l.contains(needle))
-            .count()
+            .map(str::to_string)
+            .collect()
     }
 
     /// A reference in this registry.
