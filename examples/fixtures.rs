@@ -8,6 +8,8 @@ mod busybox_fixture;
 mod debian_fixture;
 #[path = "../fixtures/mariadb.rs"]
 mod mariadb_fixture;
+#[path = "../fixtures/nats.rs"]
+mod nats_fixture;
 #[path = "../fixtures/postgres.rs"]
 mod postgres_fixture;
 #[path = "../fixtures/redis.rs"]
@@ -45,6 +47,12 @@ async fn main() -> dockhand::Result<()> {
     println!(
         "{} ready ({:.1}s)",
         mariadb_fixture::mariadb().await?,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    println!(
+        "{} ready ({:.1}s)",
+        nats_fixture::nats().await?,
         t.elapsed().as_secs_f64()
     );
     Ok(())

@@ -3,6 +3,7 @@
 
 mod database;
 mod mariadb;
+mod nats;
 mod postgres;
 mod redis;
 mod service;
@@ -10,6 +11,7 @@ mod url;
 
 pub use database::TestDatabase;
 pub use mariadb::{MariaDb, MariaDbContainer, SharedMariaDb, DEFAULT_IMAGE as MARIADB_IMAGE};
+pub use nats::{Nats, NatsContainer, SharedNats, DEFAULT_IMAGE as NATS_IMAGE};
 pub use postgres::{Postgres, PostgresContainer, SharedPostgres, DEFAULT_IMAGE as POSTGRES_IMAGE};
 pub use redis::{
     FreeDatabases, Redis, RedisContainer, RedisDatabase, SharedRedis, DEFAULT_IMAGE as REDIS_IMAGE,

@@ -7,6 +7,8 @@ mod busybox_fixture;
 mod debian_fixture;
 #[path = "../../fixtures/mariadb.rs"]
 mod mariadb_fixture;
+#[path = "../../fixtures/nats.rs"]
+mod nats_fixture;
 #[path = "../../fixtures/postgres.rs"]
 mod postgres_fixture;
 #[path = "../../fixtures/redis.rs"]
@@ -21,6 +23,7 @@ pub fn busybox_tag() -> &'static str {
     busybox_fixture::BUSYBOX
 }
 pub use mariadb_fixture::{mariadb, MARIADB};
+pub use nats_fixture::{nats, NATS};
 pub use postgres_fixture::{postgres, POSTGRES};
 pub use redis_fixture::{redis, REDIS};
 
