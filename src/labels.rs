@@ -52,13 +52,7 @@ static OWNER: Lazy<Owner> = Lazy::new(|| Owner {
 });
 
 /// The id shared by every object this process creates.
-///
-/// ```
-/// let a = dockhand::session_id();
-/// assert_eq!(a, dockhand::session_id());
-/// assert_eq!(a.len(), 16);
-/// ```
-pub fn session_id() -> &'static str {
+pub(crate) fn session_id() -> &'static str {
     &OWNER.session
 }
 
@@ -111,6 +105,15 @@ fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Whether a process with this pid and start time exists on this host (a
+/// reused pid is another process).
+pub(crate) fn process_alive(pid: u32, start: &str) -> bool {
+    match process_start_time(pid) {
+        Some(actual) => start == "unknown" || actual == start,
+        None => false,
+    }
 }
 
 /// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.

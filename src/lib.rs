@@ -32,6 +32,7 @@
 //! objects can be found and swept.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 mod archive;
 mod config;
@@ -65,12 +66,12 @@ pub use engine::{Engine, EngineKind};
 pub use error::{Error, NotReady, NotReadyReason, Result};
 pub use exec::{Exec, ExecOutput};
 pub use image::{BuildContext, Image, ImageInfo, PullOptions, PullPolicy, Pulled, RegistryAuth};
-pub use inventory::{ManagedObject, RemovalReport, Scope};
-pub use labels::session_id;
+pub use inventory::{ManagedObject, OwnerState, RemovalReport, Scope};
 pub use logs::{LogLine, LogSource, LogStream, Logs};
 pub use network::{Network, NetworkBuilder};
 pub use port::{Port, Protocol};
 pub use remove::ObjectKind;
+pub use session::session_id;
 pub use shared::SharedContainer;
 pub use signals::cleanup_on_signals;
 pub use sweep::{SweepReport, Sweeper};

@@ -12,6 +12,18 @@ use std::time::Duration;
 
 use crate::engine::Engine;
 
+/// The id shared by every object this process creates (its `dockhand.session`
+/// label).
+///
+/// ```
+/// let a = dockhand::session_id();
+/// assert_eq!(a, dockhand::session_id());
+/// assert_eq!(a.len(), 16);
+/// ```
+pub fn session_id() -> &'static str {
+    crate::labels::session_id()
+}
+
 /// Endpoints on which this process has begun to create objects.
 static OWNING: Mutex<Vec<String>> = Mutex::new(Vec::new());
 

@@ -37,6 +37,14 @@ pub struct SharedContainer {
     cell: OnceCell<Arc<Container>>,
 }
 
+impl std::fmt::Debug for SharedContainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedContainer")
+            .field("started", &self.cell.initialized())
+            .finish()
+    }
+}
+
 impl SharedContainer {
     /// Describes how to start the container; nothing starts until [`get`](Self::get).
     ///

@@ -138,7 +138,7 @@ pub(crate) async fn sweep_on(
     let mut doomed = Vec::new();
     for kind in ObjectKind::ALL {
         for object in inventory::list_on(docker, kind, Scope::Managed, "").await? {
-            match verdict(&object, everything, here, now, ttl, process_alive) {
+            match verdict(&object, everything, here, now, ttl, labels::process_alive) {
                 Verdict::Remove(why) => doomed.push((object, why)),
                 Verdict::Keep(why) => report.kept.push((object, why)),
             }
@@ -175,14 +175,6 @@ pub(crate) async fn sweep_on(
 enum Verdict {
     Remove(String),
     Keep(String),
-}
-
-/// Whether a process with this pid and start time exists on this host.
-fn process_alive(pid: u32, start: &str) -> bool {
-    match labels::process_start_time(pid) {
-        Some(actual) => start == "unknown" || actual == start,
-        None => false,
-    }
 }
 
 fn verdict(
@@ -311,7 +303,7 @@ mod tests {
     fn this_process_is_alive() {
         let me = std::process::id();
         let start = labels::process_start_time(me).unwrap();
-        assert!(process_alive(me, &start));
-        assert!(!process_alive(me, "1"));
+        assert!(labels::process_alive(me, &start));
+        assert!(!labels::process_alive(me, "1"));
     }
 }

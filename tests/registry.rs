@@ -55,7 +55,7 @@ async fn pushed_image_is_removed_pulled_back_and_run() -> dockhand::Result<()> {
     engine.remove_image(&reference).await?;
     drop(built);
     settle();
-    assert!(!engine.image_exists(&pushed.id).await?);
+    assert!(!engine.exists(dockhand::ObjectKind::Image, &pushed.id).await?);
 
     // A container of the missing image pulls it (policy Missing) and runs it.
     let c = Container::builder(&reference)
@@ -266,7 +266,7 @@ async fn image_operations_name_what_is_missing() -> dockhand::Result<()> {
         assert!(err.is_not_found(), "{err}");
         assert!(err.to_string().contains(&missing), "{err}");
     }
-    assert!(!engine.image_exists(&missing).await?);
+    assert!(!engine.exists(dockhand::ObjectKind::Image, &missing).await?);
     let err = engine
         .pull_image("bad ref", &PullOptions::new())
         .await

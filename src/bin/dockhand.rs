@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use dockhand::{Engine, ManagedObject, ObjectKind, Scope, Sweeper};
+use dockhand::{Engine, ManagedObject, ObjectKind, OwnerState, Scope, Sweeper};
 
 /// Prints a line; a closed pipe (`dockhand ls | head`) ends the program quietly
 /// instead of panicking.
@@ -52,29 +52,6 @@ async fn main() -> ExitCode {
     }
 }
 
-fn owner_alive(object: &ManagedObject) -> &'static str {
-    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    if object
-        .labels
-        .get(dockhand::labels::OWNER_HOST)
-        .map(String::as_str)
-        != Some(here.trim())
-    {
-        return "remote";
-    }
-    let Some(pid) = object.owner_pid() else {
-        return "unknown";
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let start = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19));
-    match (start, object.labels.get(dockhand::labels::OWNER_START)) {
-        (Some(actual), Some(expected)) if actual == expected => "alive",
-        _ => "dead",
-    }
-}
-
 fn age(object: &ManagedObject) -> String {
     let Some(created) = object.created() else {
         return "?".into();
@@ -91,47 +68,31 @@ fn age(object: &ManagedObject) -> String {
     }
 }
 
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// One line of `--json` output: the object as the library reports it, with
+/// its owner's state and age, and for a sweep what was done and why.
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    object: &'a ManagedObject,
+    owner_pid: Option<u32>,
+    owner: OwnerState,
+    age: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
-fn object_json(o: &ManagedObject, extra: &[(&str, String)]) -> String {
-    let mut fields = vec![
-        ("kind", json_string(&o.kind.to_string())),
-        ("id", json_string(&o.id)),
-        ("name", json_string(&o.name)),
-        (
-            "owner_pid",
-            o.owner_pid().map_or("null".into(), |p| p.to_string()),
-        ),
-        ("owner", json_string(owner_alive(o))),
-        ("age", json_string(&age(o))),
-        ("detail", json_string(&o.detail)),
-        (
-            "ports",
-            format!(
-                "[{}]",
-                o.ports
-                    .iter()
-                    .map(|p| json_string(p))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        ),
-    ];
-    fields.extend(extra.iter().cloned());
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-    format!("{{{}}}", body.join(","))
+fn json_row(object: &ManagedObject, action: Option<&str>, reason: Option<&str>) -> String {
+    let row = Row {
+        object,
+        owner_pid: object.owner_pid(),
+        owner: object.owner_state(),
+        age: age(object),
+        action,
+        reason,
+    };
+    serde_json::to_string(&row).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 async fn ls(json: bool) -> Result<(), String> {
@@ -147,7 +108,7 @@ async fn ls(json: bool) -> Result<(), String> {
     }
     if json {
         for o in &all {
-            out!("{}", object_json(o, &[]));
+            out!("{}", json_row(o, None, None));
         }
         return Ok(());
     }
@@ -166,7 +127,7 @@ async fn ls(json: bool) -> Result<(), String> {
             o.kind.to_string(),
             o.name,
             o.owner_pid().map_or("-".into(), |p| p.to_string()),
-            owner_alive(o),
+            o.owner_state().to_string(),
             age(o),
             o.detail,
             o.ports.join(", ")
@@ -197,13 +158,7 @@ async fn sweep(dry_run: bool, all: bool, json: bool) -> Result<(), String> {
         .chain(report.failed.iter().map(|(o, why)| ("failed", o, why)));
     for (action, o, why) in rows {
         if json {
-            out!(
-                "{}",
-                object_json(
-                    o,
-                    &[("action", json_string(action)), ("reason", json_string(why))]
-                )
-            );
+            out!("{}", json_row(o, Some(action), Some(why)));
         } else {
             out!("{action:<12} {:<10} {:<28} {why}", o.kind.to_string(), o.name);
         }

@@ -213,6 +213,26 @@ impl BuildContext {
         })
     }
 
+    /// Credentials for base images: every login in the docker config, then the
+    /// context's own.
+    fn build_credentials(&self) -> Option<HashMap<String, bollard::auth::DockerCredentials>> {
+        let mut auths = RegistryAuth::all_from_docker_config();
+        auths.extend(self.registry_auths.clone());
+        (!auths.is_empty()).then(|| {
+            auths
+                .iter()
+                .map(|(registry, auth)| {
+                    // The engine keys Docker Hub by its old index address.
+                    let key = match registry.as_str() {
+                        "docker.io" => "https://index.docker.io/v1/".to_string(),
+                        other => other.to_string(),
+                    };
+                    (key, auth.credentials(registry))
+                })
+                .collect()
+        })
+    }
+
     async fn run_build(
         &self,
         engine: &Engine,
@@ -237,25 +257,11 @@ impl BuildContext {
             forcerm: true,
             ..Default::default()
         };
-        let mut auths = RegistryAuth::all_from_docker_config();
-        auths.extend(self.registry_auths.clone());
-        let credentials = (!auths.is_empty()).then(|| {
-            auths
-                .iter()
-                .map(|(registry, auth)| {
-                    // The engine keys Docker Hub by its old index address.
-                    let key = match registry.as_str() {
-                        "docker.io" => "https://index.docker.io/v1/".to_string(),
-                        other => other.to_string(),
-                    };
-                    (key, auth.credentials(registry))
-                })
-                .collect()
-        });
-        let mut output =
-            engine
-                .docker()
-                .build_image(options, credentials, Some(bollard::body_full(tar.into())));
+        let mut output = engine.docker().build_image(
+            options,
+            self.build_credentials(),
+            Some(bollard::body_full(tar.into())),
+        );
         let mut last_lines: VecDeque<String> = VecDeque::new();
         let mut step: Option<String> = None;
         let mut id: Option<String> = None;

@@ -7,8 +7,6 @@ use bollard::query_parameters::{RemoveImageOptions, TagImageOptions};
 use super::reference::split_reference;
 use crate::engine::Engine;
 use crate::error::{status_of, Error, Result};
-use crate::inventory::{RemovalReport, Scope};
-use crate::remove::ObjectKind;
 
 /// What the engine knows about a local image.
 ///
@@ -61,19 +59,6 @@ impl Engine {
             }),
             Err(e) => Err(Error::engine("inspect", format!("image {reference}"), e)),
         }
-    }
-
-    /// Whether the engine has this image locally.
-    ///
-    /// ```no_run
-    /// # async fn demo(engine: &dockhand::Engine) -> dockhand::Result<()> {
-    /// if !engine.image_exists("fixtures/busybox:latest").await? {
-    ///     println!("build the fixtures first");
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn image_exists(&self, reference: &str) -> Result<bool> {
-        Ok(self.local_image_id(reference).await?.is_some())
     }
 
     /// Points `target` (`repo:tag`, `latest` when no tag) at the image `source`.
@@ -129,27 +114,6 @@ impl Engine {
             }),
             Err(e) => Err(Error::engine("remove", format!("image {reference}"), e)),
         }
-    }
-
-    /// Removes the dockhand-labelled images of a scope: [`Scope::Session`] for
-    /// this process's, [`Scope::Managed`] for every dockhand image, cached
-    /// builds included. Images dockhand did not make are never touched.
-    ///
-    /// ```no_run
-    /// # async fn demo(engine: &dockhand::Engine) -> dockhand::Result<()> {
-    /// let report = engine.prune_images(dockhand::Scope::Managed).await?;
-    /// println!("removed {} images", report.removed.len());
-    /// # Ok(()) }
-    /// ```
-    pub async fn prune_images(&self, scope: Scope) -> Result<RemovalReport> {
-        if scope == Scope::Everything {
-            return Err(Error::invalid(
-                "image prune",
-                "pruning images dockhand did not make is refused; use Scope::Session or Scope::Managed",
-            ));
-        }
-        let images = self.list(ObjectKind::Image, scope).await?;
-        Ok(self.remove_objects(images).await)
     }
 
     /// The id of a local image, `None` when the engine lacks it.

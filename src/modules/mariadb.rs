@@ -159,7 +159,7 @@ impl MariaDb {
 
     /// The container builder this module would start, to add anything else
     /// before [`start`](ContainerBuilder::start); wrap the result with
-    /// [`MariaDbContainer::from_container`].
+    /// [`Running::new`].
     ///
     /// ```
     /// let builder = dockhand::modules::MariaDb::new().builder().label("team", "db");

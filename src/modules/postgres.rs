@@ -145,7 +145,7 @@ impl Postgres {
 
     /// The container builder this module would start, to add anything else
     /// (networks, labels, memory limits) before [`start`](ContainerBuilder::start);
-    /// wrap the result with [`PostgresContainer::from_container`].
+    /// wrap the result with [`Running::new`].
     ///
     /// ```
     /// let builder = dockhand::modules::Postgres::new().builder().label("team", "db");

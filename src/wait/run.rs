@@ -14,7 +14,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::WaitFor;
+use super::{HttpWait, WaitFor};
 use crate::error::NotReadyReason;
 use crate::exec::{self, Exec};
 use crate::logs::{LogLine, LogStream};
@@ -102,61 +102,11 @@ fn check<'a>(
             Ok(())
         }
         .boxed(),
-        WaitFor::Port(port) => async move {
-            let host_port = host_port(target, port)?;
-            let mut pause = Backoff::new(10, 250);
-            while !super::port::probe(target.host, host_port).await {
-                pause.sleep_or_log(feed).await;
-            }
-            Ok(())
-        }
-        .boxed(),
-        WaitFor::Http(http) => async move {
-            let host_port = host_port(target, &http.port)?;
-            let mut pause = Backoff::new(20, 500);
-            loop {
-                match http.attempt(target.host, host_port).await {
-                    Ok(()) => return Ok(()),
-                    Err(why) => {
-                        tracing::trace!(container = target.resource, %why, "http wait: not yet")
-                    }
-                }
-                pause.sleep_or_log(feed).await;
-            }
-        }
-        .boxed(),
+        WaitFor::Port(port) => port_listens(target, port, feed).boxed(),
+        WaitFor::Http(http) => http_answers(target, http, feed).boxed(),
         WaitFor::Healthy => healthy(target).boxed(),
-        WaitFor::Exit(expected) => async move {
-            let code = exit_code(target.docker, target.id)
-                .await
-                .map_err(NotReadyReason::ProbeFailed)?;
-            match expected {
-                Some(want) if *want != code => Err(NotReadyReason::WrongExitCode {
-                    expected: *want,
-                    actual: code,
-                }),
-                _ => Ok(()),
-            }
-        }
-        .boxed(),
-        WaitFor::Command(cmd) => async move {
-            let mut pause = Backoff::new(50, 500);
-            loop {
-                match exec::run(target.docker, target.id, target.resource, Exec::new(cmd.clone())).await {
-                    Ok(out) if out.success() => return Ok(()),
-                    // The engine could not run the program at all: retrying will not help.
-                    Ok(out) if out.exit_code == 126 || out.exit_code == 127 => {
-                        return Err(NotReadyReason::ProbeFailed(format!(
-                            "command {cmd:?} cannot run in the container (exit {}): {}",
-                            out.exit_code,
-                            out.stderr_str().trim()
-                        )))
-                    }
-                    Ok(_) | Err(_) => pause.sleep_or_log(feed).await,
-                }
-            }
-        }
-        .boxed(),
+        WaitFor::Exit(expected) => exits(target, *expected).boxed(),
+        WaitFor::Command(cmd) => command_succeeds(target, cmd, feed).boxed(),
         WaitFor::Duration(pause) => async move {
             tokio::time::sleep(*pause).await;
             Ok(())
@@ -174,6 +124,58 @@ fn check<'a>(
                 .map(|_| ())
         }
         .boxed(),
+    }
+}
+
+async fn port_listens(target: &Target<'_>, port: &Port, feed: &LogFeed) -> Result<(), NotReadyReason> {
+    let host_port = host_port(target, port)?;
+    let mut pause = Backoff::new(10, 250);
+    while !super::port::probe(target.host, host_port).await {
+        pause.sleep_or_log(feed).await;
+    }
+    Ok(())
+}
+
+async fn http_answers(target: &Target<'_>, http: &HttpWait, feed: &LogFeed) -> Result<(), NotReadyReason> {
+    let host_port = host_port(target, &http.port)?;
+    let mut pause = Backoff::new(20, 500);
+    loop {
+        match http.attempt(target.host, host_port).await {
+            Ok(()) => return Ok(()),
+            Err(why) => tracing::trace!(container = target.resource, %why, "http wait: not yet"),
+        }
+        pause.sleep_or_log(feed).await;
+    }
+}
+
+async fn exits(target: &Target<'_>, expected: Option<i64>) -> Result<(), NotReadyReason> {
+    let code = exit_code(target.docker, target.id)
+        .await
+        .map_err(NotReadyReason::ProbeFailed)?;
+    match expected {
+        Some(want) if want != code => Err(NotReadyReason::WrongExitCode {
+            expected: want,
+            actual: code,
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn command_succeeds(target: &Target<'_>, cmd: &[String], feed: &LogFeed) -> Result<(), NotReadyReason> {
+    let mut pause = Backoff::new(50, 500);
+    loop {
+        match exec::run(target.docker, target.id, target.resource, Exec::new(cmd.to_vec())).await {
+            Ok(out) if out.success() => return Ok(()),
+            // The engine could not run the program at all: retrying will not help.
+            Ok(out) if out.exit_code == 126 || out.exit_code == 127 => {
+                return Err(NotReadyReason::ProbeFailed(format!(
+                    "command {cmd:?} cannot run in the container (exit {}): {}",
+                    out.exit_code,
+                    out.stderr_str().trim()
+                )))
+            }
+            Ok(_) | Err(_) => pause.sleep_or_log(feed).await,
+        }
     }
 }
 

@@ -1,0 +1,98 @@
+//! Database modules: time to the first query, and per-test isolation.
+
+use std::time::Instant;
+
+use crate::{mariadb_fixture, ms, postgres_fixture, raw, report, settle, Bench};
+
+pub async fn postgres(bench: &Bench) -> dockhand::Result<()> {
+    if bench.runs("postgres_query", 1) == 0 && bench.runs("postgres_isolation", 1) == 0 {
+        return Ok(());
+    }
+    let image = postgres_fixture::postgres().await?;
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..bench.runs("postgres_query", 10) {
+        let t = Instant::now();
+        let pg = dockhand::modules::Postgres::new().image(image).start().await?;
+        first_query(&pg.connection_string()).await;
+        d.push(ms(t));
+        drop(pg);
+        settle();
+        let t = Instant::now();
+        let id = raw::postgres_query(&bench.raw, image).await;
+        b.push(ms(t));
+        raw::remove(&bench.raw, &id).await;
+    }
+    report("postgres_query", &d, &b);
+
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..bench.runs("postgres_isolation", 3) {
+        // Eight tests' worth, the shared server's own start included.
+        let t = Instant::now();
+        let pg = dockhand::modules::Postgres::new().image(image).start().await?;
+        for _ in 0..8 {
+            let db = pg.fresh_database().await?;
+            first_query(db.connection_string()).await;
+        }
+        d.push(ms(t));
+        drop(pg);
+        settle();
+        let t = Instant::now();
+        for _ in 0..8 {
+            let pg = dockhand::modules::Postgres::new().image(image).start().await?;
+            first_query(&pg.connection_string()).await;
+            pg.remove().await?;
+        }
+        b.push(ms(t));
+    }
+    report("postgres_isolation", &d, &b);
+    Ok(())
+}
+
+pub async fn mariadb_isolation(bench: &Bench) -> dockhand::Result<()> {
+    if bench.runs("mariadb_isolation", 1) == 0 {
+        return Ok(());
+    }
+    let image = mariadb_fixture::mariadb().await?;
+    let settings = dockhand::modules::MariaDb::new().image(image);
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..bench.runs("mariadb_isolation", 3) {
+        // As postgres_isolation: eight tests' worth, the shared server's start included.
+        let t = Instant::now();
+        let server = settings.start().await?;
+        for _ in 0..8 {
+            let db = server.fresh_database().await?;
+            first_mysql_query(db.connection_string()).await;
+        }
+        d.push(ms(t));
+        drop(server);
+        settle();
+        let t = Instant::now();
+        for _ in 0..8 {
+            let server = settings.start().await?;
+            first_mysql_query(&server.connection_string()).await;
+            server.remove().await?;
+        }
+        b.push(ms(t));
+    }
+    report("mariadb_isolation", &d, &b);
+    Ok(())
+}
+
+pub async fn first_query(url: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let connection = tokio::spawn(connection);
+    let one: i32 = client.query_one("SELECT 1", &[]).await.expect("query").get(0);
+    assert_eq!(one, 1);
+    drop(client);
+    let _ = connection.await;
+}
+
+async fn first_mysql_query(url: &str) {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mysql_async::Conn::from_url(url).await.expect("connect");
+    let one: Option<i32> = conn.query_first("SELECT 1").await.expect("query");
+    assert_eq!(one, Some(1));
+    conn.disconnect().await.expect("disconnect");
+}

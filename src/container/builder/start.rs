@@ -1,0 +1,178 @@
+//! Starting a container: create it under a guard, then bring it up (networks,
+//! files, start, ports, waits). Every failure after the engine created it goes
+//! through one place that removes it before returning.
+
+use std::time::Duration;
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::CreateContainerOptions;
+use tokio::time::Instant;
+
+use super::ContainerBuilder;
+use crate::container::files;
+use crate::container::Container;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::image::PullPolicy;
+use crate::remove::{remove_object, ObjectKind};
+use crate::volume::Mount;
+use crate::wait::run::{wait, Target};
+use crate::wait::WaitFor;
+
+impl ContainerBuilder {
+    /// Creates, starts and waits for the container. Every failure after the
+    /// engine created it removes it again before returning.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let c = dockhand::Container::builder("fixtures/busybox:latest")
+    ///     .cmd(["sleep", "60"])
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(self) -> Result<Container> {
+        let (container, begun) = self.create_guarded().await?;
+        match self.bring_up(&container, begun).await {
+            Ok(()) => {
+                tracing::debug!(container = %container.describe(), elapsed_ms = begun.elapsed().as_millis() as u64, "container ready");
+                Ok(container)
+            }
+            Err(err) => Err(container.fail_removing(err).await),
+        }
+    }
+
+    /// Creates the container (pulling the image first if the policy or its
+    /// absence says so) and wraps it in its guard at once. Returns when the
+    /// startup clock began: after any pull, which is not the service's start.
+    async fn create_guarded(&self) -> Result<(Container, Instant)> {
+        let name = self.resolved_name();
+        let body = self.to_create_body(&name)?;
+        let engine = crate::owned::engine_for(self.engine.clone()).await?;
+        let resource = format!("container {name} (image {})", self.image);
+        if self.pull.policy == PullPolicy::Always {
+            engine.pull_image(&self.image, &self.pull).await?;
+        }
+        let mut begun = Instant::now();
+        let limit = self.startup_timeout;
+        let id = match create(&engine, &name, &body, &resource, limit).await? {
+            Some(id) => id,
+            None => {
+                engine.pull_image(&self.image, &self.pull).await?;
+                begun = Instant::now();
+                create(&engine, &name, &body, &resource, limit)
+                    .await?
+                    .ok_or_else(|| Error::ImageNotFound {
+                        image: self.image.clone(),
+                        reason: "the engine still lacks it after pulling".into(),
+                    })?
+            }
+        };
+        let holds = self
+            .networks
+            .iter()
+            .map(|(n, _)| n.hold())
+            .chain(self.mounts.iter().filter_map(Mount::hold))
+            .collect();
+        let published = self.publish.iter().map(|p| p.port).collect();
+        let container = Container::new(engine, id, name, self.image.clone(), published, holds);
+        Ok((container, begun))
+    }
+
+    /// Everything between create and ready; the caller removes the container
+    /// when this fails.
+    async fn bring_up(&self, container: &Container, begun: Instant) -> Result<()> {
+        for (network, aliases) in self.networks.iter().skip(1) {
+            container.connect_endpoint(network, aliases).await?;
+        }
+        if !self.files.is_empty() {
+            let tar = files::pack(&self.files, &container.describe())?;
+            files::upload(container.docker(), container.id(), tar, &container.describe()).await?;
+        }
+        container
+            .docker()
+            .start_container(container.id(), None)
+            .await
+            .map_err(|e| Error::engine("start", container.describe(), e))?;
+        container.refresh_ports().await?;
+        if self.waits.is_empty() {
+            return Ok(());
+        }
+        let condition = match self.waits.as_slice() {
+            [one] => one.clone(),
+            all => WaitFor::All(all.to_vec()),
+        };
+        let ports = container.ports_snapshot();
+        let described = container.describe();
+        let target = Target {
+            docker: container.docker(),
+            id: container.id(),
+            resource: &described,
+            host: container.host(),
+            ports: &ports,
+        };
+        match wait(&target, &condition, begun + self.startup_timeout).await {
+            Ok(()) => Ok(()),
+            Err(reason) => Err(container.not_ready(&condition, begun.elapsed(), reason).await),
+        }
+    }
+}
+
+/// Creates the container; `None` when the engine lacks the image.
+async fn create(
+    engine: &Engine,
+    name: &str,
+    body: &ContainerCreateBody,
+    resource: &str,
+    limit: Duration,
+) -> Result<Option<String>> {
+    let options = CreateContainerOptions {
+        name: Some(name.to_string()),
+        ..Default::default()
+    };
+    let created = engine.docker().create_container(Some(options), body.clone());
+    match tokio::time::timeout(limit, created).await {
+        Err(_) => {
+            remove_late_create(engine, name);
+            Err(Error::Timeout {
+                operation: "create",
+                resource: resource.to_string(),
+                after: limit,
+            })
+        }
+        Ok(Ok(created)) => Ok(Some(created.id)),
+        Ok(Err(err)) if is_missing_image(&err) => Ok(None),
+        Ok(Err(err)) => Err(Error::engine("create", resource, err)),
+    }
+}
+
+/// A 404 can also mean a network that is gone; only a missing image is pulled.
+fn is_missing_image(err: &bollard::errors::Error) -> bool {
+    match err {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } => message.to_lowercase().contains("no such image"),
+        _ => false,
+    }
+}
+
+/// A create that timed out may still finish in the engine, leaving a container
+/// no guard holds: remove it by its name, now and once more when a late create
+/// would have landed.
+fn remove_late_create(engine: &Engine, name: &str) {
+    let name = name.to_string();
+    crate::worker::submit(
+        engine.endpoint(),
+        Box::new(move |docker| {
+            Box::pin(async move {
+                for pause in [Duration::ZERO, Duration::from_secs(2), Duration::from_secs(10)] {
+                    tokio::time::sleep(pause).await;
+                    if let Err(err) = remove_object(&docker, ObjectKind::Container, &name).await {
+                        tracing::warn!(container = %name, %err, "removing a container whose create timed out failed");
+                    }
+                }
+            })
+        }),
+    );
+}
