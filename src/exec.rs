@@ -95,8 +95,9 @@ impl Exec {
         self
     }
 
-    /// Fails with a timeout error when the command has not finished in time. The
-    /// command itself is not killed by the engine; the output read so far is lost.
+    /// Fails with a timeout error when the command has not finished in time,
+    /// and kills it (on a local engine; the engine itself has no call for it).
+    /// The output read so far is lost.
     ///
     /// ```
     /// let e = dockhand::Exec::new(["sleep", "9"]).timeout(std::time::Duration::from_secs(1));
@@ -208,7 +209,11 @@ impl ExecOutput {
     }
 }
 
+/// How long the exit code may take to appear once the output has ended.
+const EXIT_CODE_PATIENCE: Duration = Duration::from_secs(10);
+
 /// Runs `exec` in container `id`; `resource` names the container for errors.
+/// With a timeout, a command still running when it passes is killed.
 pub(crate) async fn run(docker: &Docker, id: &str, resource: &str, exec: Exec) -> Result<ExecOutput> {
     if exec.cmd.is_empty() {
         return Err(Error::invalid(
@@ -217,39 +222,53 @@ pub(crate) async fn run(docker: &Docker, id: &str, resource: &str, exec: Exec) -
         ));
     }
     let what = format!("{:?} in {resource}", exec.cmd);
-    let work = run_unbounded(docker, id, &what, &exec);
-    match exec.timeout {
-        Some(limit) => tokio::time::timeout(limit, work)
-            .await
-            .map_err(|_| Error::Timeout {
-                operation: "exec",
-                resource: what.clone(),
-                after: limit,
-            })?,
-        None => work.await,
+    let Some(limit) = exec.timeout else {
+        let exec_id = create(docker, id, &what, &exec).await?;
+        return collect(docker, &exec_id, &what, &exec).await;
+    };
+    let begun = tokio::time::Instant::now();
+    let timed_out = || Error::Timeout {
+        operation: "exec",
+        resource: what.clone(),
+        after: limit,
+    };
+    let exec_id = tokio::time::timeout(limit, create(docker, id, &what, &exec))
+        .await
+        .map_err(|_| timed_out())??;
+    match tokio::time::timeout_at(begun + limit, collect(docker, &exec_id, &what, &exec)).await {
+        Ok(done) => done,
+        Err(_) => {
+            kill(docker, &exec_id, id, &what).await;
+            Err(timed_out())
+        }
     }
 }
 
-async fn run_unbounded(docker: &Docker, id: &str, what: &str, exec: &Exec) -> Result<ExecOutput> {
-    let created = docker
-        .create_exec(
-            id,
-            CreateExecOptions::<String> {
-                attach_stdin: Some(exec.stdin.is_some()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                env: (!exec.env.is_empty()).then(|| exec.env.clone()),
-                cmd: Some(exec.cmd.clone()),
-                user: exec.user.clone(),
-                working_dir: exec.workdir.clone(),
-                privileged: Some(exec.privileged),
-                ..Default::default()
-            },
-        )
+async fn create(docker: &Docker, id: &str, what: &str, exec: &Exec) -> Result<String> {
+    let options = CreateExecOptions::<String> {
+        attach_stdin: Some(exec.stdin.is_some()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        env: (!exec.env.is_empty()).then(|| exec.env.clone()),
+        cmd: Some(exec.cmd.clone()),
+        user: exec.user.clone(),
+        working_dir: exec.workdir.clone(),
+        privileged: Some(exec.privileged),
+        ..Default::default()
+    };
+    docker
+        .create_exec(id, options)
         .await
-        .map_err(|e| Error::engine("create exec", what, e))?;
+        .map(|created| created.id)
+        .map_err(|e| Error::engine("create exec", what, e))
+}
+
+/// Starts the exec, feeds its stdin while reading its output (a command that
+/// writes as it reads would otherwise fill both pipes and block), then waits
+/// for its exit code.
+async fn collect(docker: &Docker, exec_id: &str, what: &str, exec: &Exec) -> Result<ExecOutput> {
     let started = docker
-        .start_exec(&created.id, None)
+        .start_exec(exec_id, None)
         .await
         .map_err(|e| Error::engine("start exec", what, e))?;
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
@@ -258,48 +277,98 @@ async fn run_unbounded(docker: &Docker, id: &str, what: &str, exec: &Exec) -> Re
         mut input,
     } = started
     {
-        if let Some(bytes) = &exec.stdin {
-            input
-                .write_all(bytes)
-                .await
-                .map_err(|e| io_error("write stdin of exec", what, e))?;
-            input
-                .shutdown()
-                .await
-                .map_err(|e| io_error("close stdin of exec", what, e))?;
-        }
-        drop(input);
-        while let Some(frame) = output.next().await {
-            match frame.map_err(|e| Error::engine("read output of exec", what, e))? {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    stdout.extend_from_slice(&message)
+        let feed = async {
+            if let Some(bytes) = &exec.stdin {
+                input.write_all(bytes).await?;
+                input.shutdown().await?;
+            }
+            drop(input);
+            Ok::<(), std::io::Error>(())
+        };
+        let read = async {
+            while let Some(frame) = output.next().await {
+                match frame.map_err(|e| Error::engine("read output of exec", what, e))? {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        stdout.extend_from_slice(&message)
+                    }
+                    LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                    LogOutput::StdIn { .. } => {}
                 }
-                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
-                LogOutput::StdIn { .. } => {}
+            }
+            Ok::<(), Error>(())
+        };
+        // The output ends when the command exits; input it never read is then
+        // abandoned (`head -c1` stops reading by choice, not by failure).
+        tokio::pin!(feed, read);
+        let mut fed = None;
+        let read = loop {
+            tokio::select! {
+                done = &mut read => break done,
+                done = &mut feed, if fed.is_none() => fed = Some(done),
+            }
+        };
+        read?;
+        if let Some(Err(err)) = fed {
+            if !matches!(
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) {
+                return Err(io_error("write stdin of exec", what, err));
             }
         }
     }
-    // The output can end a moment before the engine records the exit code.
-    let mut attempts = 0;
-    let exit_code = loop {
-        let inspected = docker
-            .inspect_exec(&created.id)
-            .await
-            .map_err(|e| Error::engine("inspect exec", what, e))?;
-        match inspected.exit_code {
-            Some(code) if inspected.running != Some(true) => break code,
-            _ if attempts >= 200 => break -1,
-            _ => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-    };
+    let exit_code = exit_code(docker, exec_id, what).await?;
     Ok(ExecOutput {
         exit_code,
         stdout,
         stderr,
     })
+}
+
+/// The exit code, which can appear a moment after the output ends.
+async fn exit_code(docker: &Docker, exec_id: &str, what: &str) -> Result<i64> {
+    let deadline = tokio::time::Instant::now() + EXIT_CODE_PATIENCE;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let inspected = docker
+            .inspect_exec(exec_id)
+            .await
+            .map_err(|e| Error::engine("inspect exec", what, e))?;
+        if let (Some(code), false) = (inspected.exit_code, inspected.running == Some(true)) {
+            return Ok(code);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                operation: "read the exit code of exec",
+                resource: what.to_string(),
+                after: EXIT_CODE_PATIENCE,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Kills an exec's process after its timeout. The engine has no call for it, so
+/// on a local engine the process is killed by its host pid, once its cgroup
+/// shows it belongs to the container; elsewhere it is left running, said in
+/// the log.
+async fn kill(docker: &Docker, exec_id: &str, container: &str, what: &str) {
+    let pid = match docker.inspect_exec(exec_id).await {
+        Ok(inspected) if inspected.running == Some(true) => inspected.pid.unwrap_or(0),
+        _ => return,
+    };
+    let ours = u32::try_from(pid).ok().filter(|&pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| c.contains(container))
+    });
+    match ours {
+        Some(pid) if crate::hooks::kill_process(pid) => {
+            tracing::debug!(exec = %what, pid, "killed an exec after its timeout")
+        }
+        _ => {
+            tracing::warn!(exec = %what, pid, "an exec that timed out could not be killed (remote engine?); it runs on in the container")
+        }
+    }
 }
 
 fn io_error(operation: &'static str, resource: &str, source: std::io::Error) -> Error {

@@ -51,3 +51,19 @@ pub(crate) fn reraise(signal: i32) {
         libc::raise(signal);
     }
 }
+
+/// Sends SIGKILL to process `pid` of this host; false when it could not (gone,
+/// or not a real pid). Pids 0 and 1 are refused: they would mean this process's
+/// group or init.
+pub(crate) fn kill_process(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 1 {
+        return false;
+    }
+    // SAFETY: `kill` takes plain integers and touches no memory of ours; `pid`
+    // is a positive pid above 1 (never a process group or "every process"),
+    // and the caller checked that it is the exec's process in the container.
+    unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
+}

@@ -198,6 +198,9 @@ pub struct LogStream {
     splitter: LineSplitter,
     ready: VecDeque<LogLine>,
     resource: String,
+    /// With timestamps asked for: lines from before this instant (a sortable
+    /// timestamp, see [`sortable`]) are dropped, and every line's stamp is cut.
+    since: Option<String>,
 }
 
 impl fmt::Debug for LogStream {
@@ -222,6 +225,31 @@ impl LogStream {
             splitter: LineSplitter::default(),
             ready: VecDeque::new(),
             resource,
+            since: None,
+        }
+    }
+
+    /// Follows only what the container logged from `started_at` on (its
+    /// `State.StartedAt`): a wait after a restart must not match the previous
+    /// run's lines. The engine filters by whole seconds; the rest is filtered
+    /// here by each line's own timestamp.
+    pub(crate) fn since_start(docker: &Docker, id: &str, resource: String, started_at: &str) -> Self {
+        let since = sortable(started_at);
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            since: unix_seconds(&since).unwrap_or(0),
+            tail: "all".to_string(),
+            ..Default::default()
+        };
+        LogStream {
+            frames: Some(docker.logs(id, Some(options)).boxed()),
+            splitter: LineSplitter::default(),
+            ready: VecDeque::new(),
+            resource,
+            since: Some(since),
         }
     }
 
@@ -271,7 +299,14 @@ impl Stream for LogStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if let Some(line) = this.ready.pop_front() {
+            if let Some(mut line) = this.ready.pop_front() {
+                if let Some(since) = &this.since {
+                    let (stamp, text) = line.text.split_once(' ').unwrap_or((line.text.as_str(), ""));
+                    if sortable(stamp) < *since {
+                        continue;
+                    }
+                    line.text = text.to_string();
+                }
                 return Poll::Ready(Some(Ok(line)));
             }
             let Some(frames) = this.frames.as_mut() else {
@@ -295,6 +330,30 @@ impl Stream for LogStream {
             }
         }
     }
+}
+
+/// An RFC 3339 UTC timestamp (`2026-11-29T20:10:36.1Z`) with its fraction
+/// padded to nanoseconds, so that two of them compare as strings the way they
+/// compare as instants (the engine trims trailing zeros from some, not others).
+fn sortable(stamp: &str) -> String {
+    let stamp = stamp.trim_end_matches('Z');
+    let (whole, fraction) = stamp.split_once('.').unwrap_or((stamp, ""));
+    format!("{whole}.{fraction:0<9}")
+}
+
+/// Seconds since the epoch of a sortable UTC timestamp (proleptic Gregorian).
+fn unix_seconds(sortable: &str) -> Option<i32> {
+    let number = |range: std::ops::Range<usize>| sortable.get(range)?.parse::<i64>().ok();
+    let (y, m, d) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hh, mm, ss) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    i32::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
 #[cfg(test)]
@@ -340,5 +399,17 @@ mod tests {
             &mut q,
         );
         assert_eq!(q[0].text, "a\u{fffd}b");
+    }
+
+    #[test]
+    fn timestamps_compare_as_instants_and_convert_to_seconds() {
+        assert!(sortable("2026-11-29T20:10:36.1Z") > sortable("2026-11-29T20:10:36.099999999Z"));
+        assert!(sortable("2026-11-29T20:10:36Z") < sortable("2026-11-29T20:10:36.000000001Z"));
+        assert_eq!(unix_seconds(&sortable("1970-01-01T00:00:00Z")), Some(0));
+        assert_eq!(
+            unix_seconds(&sortable("2026-11-29T20:10:36.5Z")),
+            Some(1_795_983_036)
+        );
+        assert_eq!(unix_seconds("garbage"), None);
     }
 }

@@ -270,3 +270,38 @@ async fn exit_code_command_duration_and_combinators() -> dockhand::Result<()> {
     assert!(err.to_string().contains("cannot run"), "{err}");
     Ok(())
 }
+
+/// Each run of this container counts itself in /tmp (which survives a restart)
+/// and prints `ready-<run>` a second after it starts.
+const COUNTED_RUNS: &str =
+    "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; sleep 1; echo ready-$n; exec sleep 300";
+
+#[tokio::test]
+async fn a_log_wait_after_restart_or_stop_start_waits_for_the_new_run() -> dockhand::Result<()> {
+    let c = Container::builder(busybox().await?)
+        .cmd(["sh", "-c", COUNTED_RUNS])
+        .init()
+        .wait_for(WaitFor::log("ready-1"))
+        .start()
+        .await?;
+    let limit = Duration::from_secs(20);
+
+    c.restart().await?;
+    c.wait_until(WaitFor::log("ready"), limit).await?;
+    // The wait returned on the second run's line, not the first run's.
+    assert!(
+        c.logs().await?.stdout().contains("ready-2"),
+        "{}",
+        c.logs().await?.stdout()
+    );
+
+    c.stop().await?;
+    c.start().await?;
+    c.wait_until(WaitFor::log("ready"), limit).await?;
+    assert!(
+        c.logs().await?.stdout().contains("ready-3"),
+        "{}",
+        c.logs().await?.stdout()
+    );
+    Ok(())
+}

@@ -270,6 +270,8 @@ impl Container {
     }
 
     /// Waits for a condition on the running container, e.g. after a restart.
+    /// Log conditions look at what the current run logged: after a restart, a
+    /// line the previous run printed does not count.
     ///
     /// ```no_run
     /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
@@ -282,12 +284,19 @@ impl Container {
         let begun = tokio::time::Instant::now();
         let ports = self.ports_snapshot();
         let described = self.describe();
+        // Log conditions count from the current run on, not a previous one's
+        // lines (after a restart, or a stop and start).
+        let started_at = match condition.walk().iter().any(|c| matches!(c, WaitFor::Log(_))) {
+            true => self.inspect().await?.state.and_then(|s| s.started_at),
+            false => None,
+        };
         let target = Target {
             docker: self.docker(),
             id: self.id(),
             resource: &described,
             host: self.host(),
             ports: &ports,
+            since: started_at.as_deref(),
         };
         match wait(&target, &condition, begun + timeout).await {
             Ok(()) => Ok(()),

@@ -28,6 +28,9 @@ pub(crate) struct Target<'a> {
     pub resource: &'a str,
     pub host: &'a str,
     pub ports: &'a HashMap<Port, u16>,
+    /// When the container's current run started (`State.StartedAt`): log
+    /// conditions count only lines from then on. `None` on a first start.
+    pub since: Option<&'a str>,
 }
 
 /// How long conditions still get to hold after the container exited: its last
@@ -268,7 +271,11 @@ impl LogFeed {
     }
 
     async fn pump(&self, target: &Target<'_>) {
-        let mut stream = LogStream::new(target.docker, target.id, target.resource.to_string(), true, "all");
+        let resource = target.resource.to_string();
+        let mut stream = match target.since {
+            Some(started) => LogStream::since_start(target.docker, target.id, resource, started),
+            None => LogStream::new(target.docker, target.id, resource, true, "all"),
+        };
         while let Some(Ok(line)) = stream.next_line().await {
             let count = {
                 let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());

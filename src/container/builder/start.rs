@@ -110,6 +110,7 @@ impl ContainerBuilder {
             resource: &described,
             host: container.host(),
             ports: &ports,
+            since: None,
         };
         match wait(&target, &condition, begun + self.startup_timeout).await {
             Ok(()) => Ok(()),
