@@ -110,3 +110,53 @@ async fn kill_delivers_the_signal() -> dockhand::Result<()> {
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn healing_without_aliases_gives_the_old_ones_back() -> dockhand::Result<()> {
+    let net = Network::builder().create().await?;
+    let late = Network::builder().create().await?;
+    let image = busybox().await?;
+    let server = Container::builder(image)
+        .cmd([
+            "sh",
+            "-c",
+            "mkdir -p /www && echo up > /www/index.html && httpd -f -p 8080 -h /www",
+        ])
+        .network_alias(&net, "db")
+        .start()
+        .await?;
+    server.connect(&late, &["cache"]).await?;
+    let client = Container::builder(image)
+        .cmd(["sleep", "120"])
+        .network(&net)
+        .start()
+        .await?;
+    client.connect(&late, &[]).await?;
+    for url in ["http://db:8080/", "http://cache:8080/"] {
+        client
+            .wait_until(
+                WaitFor::command(["wget", "-q", "-O", "-", url]),
+                Duration::from_secs(20),
+            )
+            .await?;
+    }
+
+    // Both networks: the one joined at create time, the one joined later.
+    server.disconnect(&net).await?;
+    server.disconnect(&late).await?;
+    assert!(
+        !reach(&client, "http://db:8080/").await?,
+        "the partition did not cut"
+    );
+    server.connect(&net, &[]).await?;
+    server.connect(&late, &[]).await?;
+    assert!(
+        reach(&client, "http://db:8080/").await?,
+        "the alias given at create time was lost"
+    );
+    assert!(
+        reach(&client, "http://cache:8080/").await?,
+        "the alias given on connect was lost"
+    );
+    Ok(())
+}

@@ -61,6 +61,9 @@ pub struct Container {
     image: String,
     published: Vec<Port>,
     ports: Mutex<HashMap<Port, u16>>,
+    /// Aliases by network id: the engine drops them on disconnect, and a
+    /// reconnect without aliases gives them back.
+    aliases: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl std::fmt::Debug for Container {
@@ -96,6 +99,7 @@ impl Container {
             image,
             published,
             ports: Mutex::new(HashMap::new()),
+            aliases: Mutex::new(HashMap::new()),
         }
     }
 

@@ -76,6 +76,9 @@ impl ContainerBuilder {
             .collect();
         let published = self.publish.iter().map(|p| p.port).collect();
         let container = Container::new(engine, id, name, self.image.clone(), published, holds);
+        if let Some((network, aliases)) = self.networks.first() {
+            container.remember_aliases(network, aliases);
+        }
         Ok((container, begun))
     }
 
