@@ -50,6 +50,51 @@ async fn cached_build_is_found_by_content_and_built_once() -> dockhand::Result<(
 }
 
 #[tokio::test]
+async fn a_rebuilt_base_image_invalidates_cached_builds_on_it() -> dockhand::Result<()> {
+    busybox().await?;
+    let run = unique("base");
+    let base = format!("dockhand-test/{run}-base:1");
+    let child = format!("dockhand-test/{run}-child:1");
+    let base_with = |marker: &str| {
+        BuildContext::new("FROM fixtures/busybox:latest\nCOPY marker /marker\n").file(
+            "marker",
+            marker.as_bytes().to_vec(),
+            0o644,
+        )
+    };
+    let on_base = BuildContext::new(format!("FROM {base}\nCMD [\"cat\", \"/marker\"]\n")).cached();
+
+    let old_base = base_with("old").build(&base).await?;
+    let first = on_base.build(&child).await?;
+    assert!(!first.from_cache());
+    assert!(
+        on_base.build(&child).await?.from_cache(),
+        "an unchanged build is cached"
+    );
+
+    // Same tag, new image: what was built on the old one must not be handed out.
+    let new_base = base_with("new").build(&base).await?;
+    assert_ne!(old_base.id(), new_base.id());
+    let second = on_base.build(&child).await?;
+    assert!(
+        !second.from_cache(),
+        "the cache handed out an image built on the old base"
+    );
+    let c = Container::builder(second.id())
+        .wait_for(WaitFor::exit_code(0))
+        .start()
+        .await?;
+    assert_eq!(c.logs().await?.stdout().trim(), "new");
+    drop(c);
+    common::settle();
+    for id in [first.id(), second.id()] {
+        rmi(id);
+    }
+    rmi(&child);
+    Ok(())
+}
+
+#[tokio::test]
 async fn options_reach_the_build() -> dockhand::Result<()> {
     let base = busybox().await?;
     let host = std::env::temp_dir().join(unique("ctx"));

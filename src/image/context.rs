@@ -208,10 +208,16 @@ impl BuildContext {
     }
 
     /// The content hash: the tar plus every option that changes the result.
-    pub(crate) fn content_hash(&self, tar: &[u8], tag: &str) -> String {
+    pub(crate) fn content_hash(&self, tar: &[u8], tag: &str, bases: &[String]) -> String {
         use sha2::{Digest, Sha256};
         let mut hash = Sha256::new();
         hash.update(tar);
+        // The base images' ids: a rebuilt base must not hand out images built
+        // on the old one.
+        for base in bases {
+            hash.update(b"\0base\0");
+            hash.update(base.as_bytes());
+        }
         let mut labels: Vec<_> = self.labels.iter().collect();
         labels.sort();
         let options = format!(
@@ -220,6 +226,38 @@ impl BuildContext {
         );
         hash.update(options.as_bytes());
         hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The images the Dockerfile builds on (`FROM`), without `scratch` and
+    /// earlier stages; build args in them are substituted, and one that still
+    /// holds a variable is left out (the engine resolves it).
+    pub(crate) fn base_images(&self) -> Vec<String> {
+        let mut stages: Vec<String> = Vec::new();
+        let mut bases = Vec::new();
+        for line in self.dockerfile.lines() {
+            let mut words = line.split_whitespace();
+            if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+                continue;
+            }
+            let mut words = words.skip_while(|w| w.starts_with("--"));
+            let Some(image) = words.next() else { continue };
+            let mut image = image.to_string();
+            for (key, value) in &self.build_args {
+                image = image
+                    .replace(&format!("${{{key}}}"), value)
+                    .replace(&format!("${key}"), value);
+            }
+            let earlier_stage = stages.contains(&image.to_ascii_lowercase());
+            if image != "scratch" && !image.contains('$') && !earlier_stage && !bases.contains(&image) {
+                bases.push(image);
+            }
+            if let (Some(as_word), Some(stage)) = (words.next(), words.next()) {
+                if as_word.eq_ignore_ascii_case("AS") {
+                    stages.push(stage.to_ascii_lowercase());
+                }
+            }
+        }
+        bases
     }
 
     /// Adds a file owned by root.
@@ -318,15 +356,15 @@ mod tests {
     fn hash_follows_content_and_options() {
         let ctx = BuildContext::new("FROM scratch\n").file("a", b"1".to_vec(), 0o644);
         let tar = ctx.to_tar().unwrap();
-        let h = ctx.content_hash(&tar, "x:1");
-        assert_eq!(h, ctx.clone().content_hash(&ctx.to_tar().unwrap(), "x:1"));
+        let h = ctx.content_hash(&tar, "x:1", &[]);
+        assert_eq!(h, ctx.clone().content_hash(&ctx.to_tar().unwrap(), "x:1", &[]));
         assert_eq!(h.len(), 64);
-        assert_ne!(h, ctx.content_hash(&tar, "x:2"));
-        assert_ne!(h, ctx.clone().build_arg("A", "1").content_hash(&tar, "x:1"));
+        assert_ne!(h, ctx.content_hash(&tar, "x:2", &[]));
+        assert_ne!(h, ctx.clone().build_arg("A", "1").content_hash(&tar, "x:1", &[]));
         let other = BuildContext::new("FROM scratch\n").file("a", b"2".to_vec(), 0o644);
-        assert_ne!(h, other.content_hash(&other.to_tar().unwrap(), "x:1"));
+        assert_ne!(h, other.content_hash(&other.to_tar().unwrap(), "x:1", &[]));
         let mode = BuildContext::new("FROM scratch\n").file("a", b"1".to_vec(), 0o600);
-        assert_ne!(h, mode.content_hash(&mode.to_tar().unwrap(), "x:1"));
+        assert_ne!(h, mode.content_hash(&mode.to_tar().unwrap(), "x:1", &[]));
     }
 
     #[test]
@@ -408,5 +446,19 @@ mod tests {
         assert_eq!(names(&ctx.to_tar().unwrap()), ["Dockerfile", "b/c.txt"]);
         let err = BuildContext::new("FROM scratch\n").dockerignore("[").to_tar();
         assert!(err.is_ok(), "an unclosed [ is a literal, as in Go");
+    }
+
+    #[test]
+    fn base_images_are_the_from_lines_but_stages_and_scratch() {
+        let ctx = BuildContext::new(
+            "ARG V\nFROM --platform=linux/amd64 golang:${GO} AS build\nRUN x\nFROM build AS test\nFROM test\nFROM scratch\nFROM alpine:$V\nfrom debian:12\n",
+        )
+        .build_arg("GO", "1.22");
+        assert_eq!(ctx.base_images(), ["golang:1.22", "debian:12"]);
+        let tar = ctx.to_tar().unwrap();
+        assert_ne!(
+            ctx.content_hash(&tar, "x:1", &["debian:12=sha256:a".into()]),
+            ctx.content_hash(&tar, "x:1", &["debian:12=sha256:b".into()])
+        );
     }
 }

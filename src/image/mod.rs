@@ -183,7 +183,15 @@ impl BuildContext {
                 "labels starting with dockhand. are reserved",
             ));
         }
-        let hash = self.content_hash(&tar, tag);
+        let mut bases = Vec::new();
+        for base in self.base_images() {
+            let id = engine
+                .local_image_id(&base)
+                .await?
+                .unwrap_or_else(|| "absent".into());
+            bases.push(format!("{base}={id}"));
+        }
+        let hash = self.content_hash(&tar, tag, &bases);
         let slot = IN_FLIGHT
             .lock()
             .unwrap_or_else(|e| e.into_inner())
