@@ -6,7 +6,29 @@
 //! | `DOCKHAND_WATCHER=0` | start no watcher process (leaks after a SIGKILL are then left to the sweeper) |
 //! | `DOCKHAND_SWEEP=0` | no background sweep of dead processes' objects on first use |
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use once_cell::sync::Lazy;
+
+static START_HOOK_RAN: AtomicBool = AtomicBool::new(false);
+
+/// Called by the start-up hook, before `main`.
+pub(crate) fn mark_start_hook_ran() {
+    START_HOOK_RAN.store(true, Ordering::SeqCst);
+}
+
+/// Whether the start-up hook ran in this process. The watcher is only spawned
+/// when it did: a binary in which the linker dropped the hook would otherwise
+/// run its own `main` (its whole test suite) as the "watcher".
+pub(crate) fn start_hook_ran() -> bool {
+    START_HOOK_RAN.load(Ordering::SeqCst)
+}
+
+/// Whether this process's objects get a watcher: not when turned off, not
+/// under `DOCKHAND_KEEP`, and not when the start-up hook did not run.
+pub(crate) fn watcher_wanted() -> bool {
+    !keep_all() && watcher_enabled() && start_hook_ran()
+}
 
 /// Whether a switch is on: set, not empty, and not `0` or `false`.
 fn on(name: &str) -> Option<bool> {

@@ -8,10 +8,6 @@
 //!   signal again, so the process dies by it as it would have.
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static CONSTRUCTOR_RAN: AtomicBool = AtomicBool::new(false);
-
 /// Registers `hook` with the C runtime's `atexit`. Returns false when the C
 /// runtime refused it (its table is full).
 pub(crate) fn at_exit(hook: extern "C" fn()) -> bool {
@@ -21,20 +17,13 @@ pub(crate) fn at_exit(hook: extern "C" fn()) -> bool {
     unsafe { libc::atexit(hook) == 0 }
 }
 
-/// Whether the start-up constructor ran in this process. The watcher is only
-/// spawned when it did: a binary in which the linker dropped the constructor
-/// would otherwise run its own `main` (its whole test suite) as the "watcher".
-pub(crate) fn constructor_ran() -> bool {
-    CONSTRUCTOR_RAN.load(Ordering::SeqCst)
-}
-
 // SAFETY (of running before `main`): the constructor reads one environment
 // variable and, only in a process started as a watcher, runs the watcher, which
 // needs no state that `main` would have set up (it makes its own runtime and
 // engine client) and ends the process with `exit`.
 #[ctor::ctor(unsafe)]
 fn dockhand_start_hook() {
-    CONSTRUCTOR_RAN.store(true, Ordering::SeqCst);
+    crate::config::mark_start_hook_ran();
     if std::env::var_os(crate::watcher::ENV_SESSION).is_some() {
         crate::watcher::run_and_exit();
     }

@@ -88,6 +88,17 @@ impl ManagedObject {
         self.labels.get(labels::CREATED)?.parse().ok()
     }
 
+    /// Whether a watcher removes it should its process be killed (`None` for
+    /// objects of versions that did not say).
+    ///
+    /// ```
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Volume, id: "v".into(), name: "v".into(), labels: [("dockhand.watcher".to_string(), "off".to_string())].into(), detail: String::new(), ports: vec![] };
+    /// assert_eq!(obj.watched(), Some(false));
+    /// ```
+    pub fn watched(&self) -> Option<bool> {
+        self.labels.get(labels::WATCHER).map(|v| v == "on")
+    }
+
     /// Whether the process that created it still runs: checked by pid *and*
     /// start time for owners on this host; `Remote` for other hosts.
     ///

@@ -34,6 +34,9 @@ pub const PERSISTENT: &str = "dockhand.persistent";
 pub const CONTEXT_HASH: &str = "dockhand.context-hash";
 /// `true` on objects created while `DOCKHAND_KEEP` was set: sweeps leave them.
 pub const KEEP: &str = "dockhand.keep";
+/// `on` when a watcher removes the object if its process is killed, `off` when
+/// none does (turned off, or the start-up hook did not run).
+pub const WATCHER: &str = "dockhand.watcher";
 
 /// Who this process is, as stamped on every object it creates.
 #[derive(Debug, Clone)]
@@ -79,6 +82,12 @@ pub(crate) fn stamp(resource: &str, user: &HashMap<String, String>) -> Result<Ha
     labels.insert(OWNER_PID.into(), owner.pid.to_string());
     labels.insert(OWNER_START.into(), owner.start.clone());
     labels.insert(CREATED.into(), unix_now().to_string());
+    let watched = if crate::config::watcher_wanted() {
+        "on"
+    } else {
+        "off"
+    };
+    labels.insert(WATCHER.into(), watched.into());
     if crate::config::keep_all() {
         labels.insert(KEEP.into(), "true".into());
     }

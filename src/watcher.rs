@@ -51,7 +51,20 @@ pub(crate) fn ensure_started(endpoint: &str, session: &str) {
 }
 
 fn enabled() -> bool {
-    !crate::config::keep_all() && crate::config::watcher_enabled() && crate::hooks::constructor_ran()
+    if crate::config::watcher_wanted() {
+        return true;
+    }
+    if crate::config::watcher_enabled() && !crate::config::keep_all() {
+        // Wanted, but impossible: say so once, loudly, rather than leave a
+        // SIGKILLed test's objects behind without a word.
+        eprintln!(
+            "dockhand: no watcher for this process: the start-up hook did not run in this binary \
+             (was dockhand's `ctor` constructor dropped by the linker?). Objects of a killed \
+             process are left to the sweeper; `dockhand ls` marks them `watcher: off`."
+        );
+        tracing::warn!("the start-up hook did not run; no watcher for this process");
+    }
+    false
 }
 
 fn spawn(endpoint: &str, session: &str) -> std::io::Result<ChildStdin> {

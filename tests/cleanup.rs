@@ -336,6 +336,16 @@ async fn child_keeps_objects() -> dockhand::Result<()> {
     Ok(())
 }
 
+/// The `dockhand.watcher` label of the kept container.
+fn watcher_label(tag: &str) -> String {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--filter", &format!("label=dockhand-test={tag}")])
+        .args(["--format", "{{.Label \"dockhand.watcher\"}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Removes what a keep test left, with the docker CLI.
 fn remove_labelled(tag: &str) {
     let filter = format!("label=dockhand-test={tag}");
@@ -383,7 +393,9 @@ fn kept_objects_of_every_kind_survive_the_watcher() {
     }
     let left = labelled(&tag);
     let doomed = doomed_networks(&tag);
+    let watched = watcher_label(&tag);
     remove_labelled(&tag);
+    assert_eq!(watched, "on", "objects of a process with a watcher say so");
     assert!(watcher_pid(&session).is_none(), "the watcher did not finish");
     assert_eq!(doomed, 0, "the watcher did not clean up what was not kept");
     assert_eq!(left[..3], [1, 1, 1], "the watcher removed kept objects");
@@ -398,7 +410,9 @@ fn kept_objects_survive_the_signal_cleanup() {
     let status = child.wait().unwrap();
     let left = labelled(&tag);
     let doomed = doomed_networks(&tag);
+    let watched = watcher_label(&tag);
     remove_labelled(&tag);
+    assert_eq!(watched, "off", "objects of a process without a watcher say so");
     assert_eq!(status.signal(), Some(15), "{status:?}");
     assert_eq!(doomed, 0, "the signal cleanup did not remove what was not kept");
     assert_eq!(left[..3], [1, 1, 1], "the signal cleanup removed kept objects");

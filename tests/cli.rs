@@ -57,6 +57,8 @@ async fn ls_sweep_and_logs_see_a_live_container() -> dockhand::Result<()> {
         line.starts_with('{') && line.contains("\"owner\":\"alive\""),
         "{line}"
     );
+    // This binary's start-up hook ran, so a watcher guards the container.
+    assert!(line.contains("\"watched\":true"), "{line}");
 
     // A live owner's objects are never swept.
     let (ok, sweep, _) = dockhand(&["sweep", "--dry-run"]);

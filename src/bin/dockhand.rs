@@ -1,7 +1,7 @@
 //! `dockhand`: look at and clean up what dockhand created in the engine.
 //!
 //! ```text
-//! dockhand ls [--json]                    managed objects: kind, owner, alive, age, image, ports
+//! dockhand ls [--json]                    managed objects: kind, owner, alive, watcher, age, image, ports
 //! dockhand sweep [--dry-run] [--all] [--json]
 //!                                         remove objects of dead processes (--all: every one)
 //! dockhand logs <container> [-f]          a container's logs (follow with -f)
@@ -76,6 +76,7 @@ struct Row<'a> {
     object: &'a ManagedObject,
     owner_pid: Option<u32>,
     owner: OwnerState,
+    watched: Option<bool>,
     age: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<&'a str>,
@@ -88,6 +89,7 @@ fn json_row(object: &ManagedObject, action: Option<&str>, reason: Option<&str>) 
         object,
         owner_pid: object.owner_pid(),
         owner: object.owner_state(),
+        watched: object.watched(),
         age: age(object),
         action,
         reason,
@@ -113,21 +115,27 @@ async fn ls(json: bool) -> Result<(), String> {
         return Ok(());
     }
     out!(
-        "{:<10} {:<28} {:>8} {:<7} {:>5}  {:<28} PORTS",
+        "{:<10} {:<28} {:>8} {:<7} {:<7} {:>5}  {:<28} PORTS",
         "KIND",
         "NAME",
         "PID",
         "OWNER",
+        "WATCHER",
         "AGE",
         "IMAGE/DETAIL"
     );
     for o in &all {
         out!(
-            "{:<10} {:<28} {:>8} {:<7} {:>5}  {:<28} {}",
+            "{:<10} {:<28} {:>8} {:<7} {:<7} {:>5}  {:<28} {}",
             o.kind.to_string(),
             o.name,
             o.owner_pid().map_or("-".into(), |p| p.to_string()),
             o.owner_state().to_string(),
+            match o.watched() {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "-",
+            },
             age(o),
             o.detail,
             o.ports.join(", ")
