@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{busybox, container_exists, containers_labelled, gone_after_cleanup, unique};
-use dockhand::{Container, Error, Exec, LogSource, Port, WaitFor};
+use common::{busybox, container_exists, containers_labelled, unique};
+use dockhand::{Container, Error, Exec, LogSource, Port, RestartPolicy, WaitFor};
 
 #[tokio::test]
 async fn design_example_runs() -> dockhand::Result<()> {
@@ -109,16 +109,21 @@ async fn exec_keeps_streams_apart_and_takes_options() -> dockhand::Result<()> {
 
 #[tokio::test]
 async fn logs_snapshot_and_stream() -> dockhand::Result<()> {
+    // Docker orders the two streams by when it read them, so each write waits
+    // until the test has seen the one before (a fifo the test writes to).
     let c = Container::builder(busybox().await?)
-        // Docker orders the two streams by when it read them: space the writes out.
         .cmd([
             "sh",
             "-c",
-            "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 60",
+            "mkfifo /tmp/go; echo one; read x < /tmp/go; echo two >&2; read x < /tmp/go; echo three; exec sleep 60",
         ])
-        .wait_for(WaitFor::log("three"))
+        .wait_for(WaitFor::log("one"))
         .start()
         .await?;
+    for next in ["two", "three"] {
+        c.exec(["sh", "-c", "echo > /tmp/go"]).await?;
+        c.wait_until(WaitFor::log(next), Duration::from_secs(10)).await?;
+    }
     let logs = c.logs().await?;
     assert_eq!(logs.stdout(), "one\nthree\n");
     assert_eq!(logs.stderr(), "two\n");
@@ -195,7 +200,9 @@ async fn remove_is_awaited_and_keep_disarms() -> dockhand::Result<()> {
     let kept = Container::builder(image).cmd(["sleep", "60"]).start().await?;
     let name = kept.name().to_string();
     let id = kept.keep();
-    assert!(gone_after_cleanup("nothing-to-wait-for-here") && container_exists(&id));
+    // Once the worker has done everything it was handed, the kept one is there.
+    common::settle();
+    assert!(container_exists(&id), "keep() did not disarm the guard");
     // Clean up what keep() left, through the CLI as a user would.
     std::process::Command::new("docker")
         .args(["rm", "-f", &name])
@@ -234,6 +241,36 @@ async fn limits_and_settings_reach_the_engine() -> dockhand::Result<()> {
     );
     let mounts = c.exec(["sh", "-c", "grep /scratch /proc/mounts"]).await?;
     assert!(mounts.stdout_str().contains("tmpfs"), "{}", mounts.stdout_str());
+    Ok(())
+}
+
+#[tokio::test]
+async fn restart_policy_is_applied_by_the_engine() -> dockhand::Result<()> {
+    let c = Container::builder(busybox().await?)
+        .cmd(["sh", "-c", "echo run; exit 3"])
+        .restart(RestartPolicy::OnFailure { max_retries: 2 })
+        .start()
+        .await?;
+    let policy = c.inspect().await?.host_config.unwrap().restart_policy.unwrap();
+    assert_eq!(policy.maximum_retry_count, Some(2));
+    // The engine restarts it twice, then leaves it exited with its code.
+    let begun = std::time::Instant::now();
+    loop {
+        let inspected = c.inspect().await?;
+        let state = inspected.state.unwrap();
+        let settled = state.running == Some(false) && state.restarting == Some(false);
+        if inspected.restart_count == Some(2) && settled {
+            assert_eq!(state.exit_code, Some(3));
+            break;
+        }
+        assert!(
+            begun.elapsed() < Duration::from_secs(30),
+            "restarts: {:?}",
+            inspected.restart_count
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.logs().await?.stdout(), "run\nrun\nrun\n");
     Ok(())
 }
 

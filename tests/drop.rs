@@ -48,32 +48,66 @@ fn drop_outside_any_runtime() {
 
 #[tokio::test]
 async fn many_drops_are_removed_in_parallel() {
-    let started = futures_util_join(8).await;
+    let tag = unique("parallel");
+    let image = busybox().await.unwrap();
+    let since = engine_time();
+    let started = futures_util::future::join_all((0..8).map(|_| {
+        Container::builder(image)
+            .cmd(["sleep", "60"])
+            .label("dockhand-test", &tag)
+            .start()
+    }))
+    .await;
+    let started: Vec<Container> = started.into_iter().map(Result::unwrap).collect();
     let ids: Vec<String> = started.iter().map(|c| c.id().to_string()).collect();
     drop(started);
     assert!(dockhand::wait_for_cleanup(std::time::Duration::from_secs(30)));
     assert!(ids.iter().all(|id| !container_exists(id)));
+    // In parallel: a forced removal is kill, die, destroy; removals one after
+    // another would never kill a second container before destroying the first.
+    let actions = events_of(&tag, &since);
+    let first_destroy = actions
+        .iter()
+        .position(|a| a == "destroy")
+        .expect("destroy events");
+    let kills_before = actions[..first_destroy].iter().filter(|a| *a == "kill").count();
+    assert!(kills_before >= 2, "removed one after another: {actions:?}");
 }
 
-async fn futures_util_join(n: usize) -> Vec<Container> {
-    let mut handles = Vec::new();
-    for _ in 0..n {
-        handles.push(tokio::spawn(sleeper()));
-    }
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
+/// The engine's clock, for `docker events --since`.
+fn engine_time() -> String {
+    let out = Command::new("docker")
+        .args(["info", "--format", "{{.SystemTime}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The container actions the engine recorded for objects labelled with `tag`.
+fn events_of(tag: &str, since: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["events", "--since", since, "--until", &engine_time()])
+        .args([
+            "--filter",
+            "type=container",
+            "--filter",
+            &format!("label=dockhand-test={tag}"),
+        ])
+        .args(["--format", "{{.Action}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Run by `drop_during_panic_prints_logs_and_removes` in a child process.
 #[tokio::test]
 #[ignore = "run as a child process by drop_during_panic_prints_logs_and_removes"]
 async fn child_panics_holding_a_container() {
-    let Ok(tag) = std::env::var("DOCKHAND_TEST_TAG") else {
-        return;
-    };
+    let tag =
+        std::env::var("DOCKHAND_TEST_TAG").expect("started by its parent test, which sets DOCKHAND_TEST_TAG");
     let c = Container::builder(busybox().await.unwrap())
         .cmd(["sh", "-c", "echo last words before the panic; sleep 60"])
         .label("dockhand-test", &tag)
@@ -115,9 +149,8 @@ fn drop_during_panic_prints_logs_and_removes() {
 #[tokio::test]
 #[ignore = "run as a child process by dockhand_keep_leaves_containers_for_debugging"]
 async fn child_drops_with_keep_set() {
-    let Ok(tag) = std::env::var("DOCKHAND_TEST_TAG") else {
-        return;
-    };
+    let tag =
+        std::env::var("DOCKHAND_TEST_TAG").expect("started by its parent test, which sets DOCKHAND_TEST_TAG");
     let c = Container::builder(busybox().await.unwrap())
         .cmd(["sleep", "60"])
         .label("dockhand-test", &tag)

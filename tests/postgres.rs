@@ -110,16 +110,25 @@ async fn shared_server_hands_out_fresh_databases() -> dockhand::Result<()> {
         PG.server().await?.container().id(),
         "one server per process"
     );
-    for db in [&a, &b] {
-        let client = connect(db.connection_string()).await;
-        client.execute("CREATE TABLE mine (x int)", &[]).await.unwrap();
-        let n: i64 = client
-            .query_one("SELECT count(*) FROM mine", &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(n, 0);
-    }
+    // What one test writes, the other does not see: its database is its own.
+    let first = connect(a.connection_string()).await;
+    first
+        .batch_execute("CREATE TABLE mine (x int); INSERT INTO mine VALUES (1)")
+        .await
+        .unwrap();
+    let second = connect(b.connection_string()).await;
+    let seen: Option<String> = second
+        .query_one("SELECT to_regclass('mine')::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, None, "the second database sees the first one's table");
+    let n: i64 = first
+        .query_one("SELECT count(*) FROM mine", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
     Ok(())
 }
 

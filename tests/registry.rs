@@ -237,15 +237,15 @@ async fn missing_or_unreachable_images_are_clear_errors() -> dockhand::Result<()
     let options = PullOptions::new().stall_limit(Duration::from_secs(2));
     let begun = std::time::Instant::now();
     let err = engine.pull_image(&silent_ref, &options).await.unwrap_err();
+    let took = begun.elapsed();
+    // The stall limit, not the engine's own connection timeouts, ended it.
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("2s"), "{err}");
     assert!(
-        err.is_timeout() || matches!(err, Error::RegistryUnreachable { .. }),
-        "{err}"
+        took >= Duration::from_secs(2),
+        "gave up after {took:?}, before the limit"
     );
-    assert!(
-        begun.elapsed() < Duration::from_secs(60),
-        "gave up in {:?}",
-        begun.elapsed()
-    );
+    assert!(took < Duration::from_secs(10), "gave up only after {took:?}");
     assert!(err.to_string().contains(&silent_ref), "{err}");
     Ok(())
 }
