@@ -66,6 +66,10 @@ struct Inner {
     version: String,
     api_version: String,
     host: String,
+    /// Whether this host reaches the containers' own addresses: the engine
+    /// runs on this kernel (not in a VM) and not rootless (whose containers
+    /// live in a network namespace of their own).
+    reaches_containers: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -194,6 +198,11 @@ impl Engine {
     pub(crate) fn docker(&self) -> &Docker {
         &self.inner.docker
     }
+
+    /// Whether a connect to a container's own address is meaningful here.
+    pub(crate) fn reaches_containers(&self) -> bool {
+        self.inner.reaches_containers
+    }
 }
 
 /// Where to look for an engine, in order. `DOCKER_HOST` alone when set: a user
@@ -254,6 +263,18 @@ pub(crate) fn host_of(endpoint: &str) -> String {
     }
 }
 
+/// A rootful engine on this very kernel: its bridge is one of this host's
+/// interfaces. A VM (Docker Desktop, colima) reports another kernel; a rootless
+/// engine listens under the user's runtime directory.
+fn reaches_containers(endpoint: &str, engine_kernel: Option<&str>) -> bool {
+    let Some(path) = endpoint.strip_prefix("unix://") else {
+        return false;
+    };
+    let here = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let rootless = path.starts_with("/run/user/") || path.contains("/.docker/run/");
+    !rootless && engine_kernel.is_some_and(|k| !k.is_empty() && k == here.trim())
+}
+
 async fn try_endpoint(endpoint: &str) -> std::result::Result<Engine, String> {
     let docker = client_for(endpoint)?;
     let docker = tokio::time::timeout(PING_TIMEOUT, docker.negotiate_version())
@@ -281,6 +302,7 @@ async fn try_endpoint(endpoint: &str) -> std::result::Result<Engine, String> {
             version: version.version.unwrap_or_default(),
             api_version: version.api_version.unwrap_or_default(),
             host: host_of(endpoint),
+            reaches_containers: reaches_containers(endpoint, version.kernel_version.as_deref()),
         }),
     })
 }
@@ -319,6 +341,20 @@ mod tests {
         assert_eq!(host_of("tcp://192.0.2.7:2375"), "192.0.2.7");
         assert_eq!(host_of("tcp://docker.internal:2376/"), "docker.internal");
         assert_eq!(host_of("tcp://[::1]:2375"), "::1");
+    }
+
+    #[test]
+    fn only_a_rootful_engine_on_this_kernel_reaches_containers() {
+        let here = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let here = Some(here.trim());
+        assert!(reaches_containers("unix:///var/run/docker.sock", here));
+        assert!(!reaches_containers(
+            "unix:///var/run/docker.sock",
+            Some("6.6.12-linuxkit")
+        ));
+        assert!(!reaches_containers("unix:///run/user/1000/docker.sock", here));
+        assert!(!reaches_containers("tcp://10.0.0.5:2375", here));
+        assert!(!reaches_containers("unix:///var/run/docker.sock", None));
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod cleanup;
 mod containers;
 mod databases;
 mod raw;
+mod waits;
 
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,7 @@ async fn main() -> dockhand::Result<()> {
     containers::parallel16(&bench).await;
     containers::port_ready(&bench).await?;
     containers::exec(&bench).await?;
+    waits::detect(&bench).await?;
     containers::build_cached(&bench).await?;
     databases::postgres(&bench).await?;
     databases::mariadb_isolation(&bench).await?;
@@ -122,6 +124,27 @@ fn median(values: &[f64]) -> f64 {
     } else {
         v[mid]
     }
+}
+
+/// As [`report`], with the distribution of both sides.
+fn report_distribution(workload: &str, dockhand: &[f64], bollard: &[f64]) {
+    if dockhand.is_empty() {
+        return;
+    }
+    let (d, b) = (median(dockhand), median(bollard));
+    println!(
+        "{{\"workload\":\"{workload}\",\"dockhand_ms\":{d:.2},\"bollard_ms\":{b:.2},\"ratio\":{:.3},\"p50_ms\":{d:.2},\"p95_ms\":{:.2},\"bollard_p95_ms\":{:.2},\"runs\":{}}}",
+        d / b,
+        percentile(dockhand, 0.95),
+        percentile(bollard, 0.95),
+        dockhand.len()
+    );
+}
+
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * q).round() as usize]
 }
 
 fn report(workload: &str, dockhand: &[f64], bollard: &[f64]) {

@@ -153,11 +153,38 @@ pub async fn http_get_answers(port: u16) -> bool {
 }
 
 pub async fn exec(raw: &Docker, id: &str) -> (i64, String) {
+    exec_cmd(raw, id, vec!["echo", "hi"]).await
+}
+
+/// The container's own address and the host port `port` is published on.
+pub async fn addresses(raw: &Docker, id: &str, port: u16) -> (std::net::IpAddr, u16) {
+    let settings = raw
+        .inspect_container(id, None)
+        .await
+        .expect("inspect")
+        .network_settings
+        .unwrap();
+    let host_port = settings.ports.unwrap()[&format!("{port}/tcp")].as_ref().unwrap()[0]
+        .host_port
+        .as_ref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ip = settings
+        .networks
+        .unwrap()
+        .into_values()
+        .find_map(|n| n.ip_address?.parse().ok())
+        .unwrap();
+    (ip, host_port)
+}
+
+pub async fn exec_cmd(raw: &Docker, id: &str, cmd: Vec<&str>) -> (i64, String) {
     let exec = raw
         .create_exec(
             id,
             CreateExecOptions {
-                cmd: Some(vec!["echo", "hi"]),
+                cmd: Some(cmd),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()

@@ -6,7 +6,7 @@ mod files;
 mod networks;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -64,6 +64,9 @@ pub struct Container {
     /// Aliases by network id: the engine drops them on disconnect, and a
     /// reconnect without aliases gives them back.
     aliases: Mutex<HashMap<String, Vec<String>>>,
+    /// Its own address, when the host can reach it (a local engine): a port
+    /// wait asks the service there, where nothing accepts before it listens.
+    address: Mutex<Option<IpAddr>>,
 }
 
 impl std::fmt::Debug for Container {
@@ -100,6 +103,7 @@ impl Container {
             published,
             ports: Mutex::new(HashMap::new()),
             aliases: Mutex::new(HashMap::new()),
+            address: Mutex::new(None),
         }
     }
 
@@ -218,9 +222,42 @@ impl Container {
             return Ok(());
         }
         let inspected = self.inspect().await?;
-        let fresh = ports::host_ports(inspected.network_settings.as_ref().and_then(|n| n.ports.as_ref()));
+        let settings = inspected.network_settings.as_ref();
+        let fresh = ports::host_ports(settings.and_then(|n| n.ports.as_ref()));
         *self.ports.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        let address = settings
+            .filter(|_| self.engine().reaches_containers())
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|networks| {
+                networks
+                    .values()
+                    .find_map(|n| n.ip_address.as_deref().and_then(|ip| ip.parse().ok()))
+            });
+        *self.address.lock().unwrap_or_else(|e| e.into_inner()) = address;
         Ok(())
+    }
+
+    /// Waits for `condition` until `deadline`; with `since`, log conditions
+    /// count lines from that instant on.
+    pub(crate) async fn wait_for(
+        &self,
+        condition: &WaitFor,
+        deadline: tokio::time::Instant,
+        since: Option<&str>,
+    ) -> std::result::Result<(), crate::NotReadyReason> {
+        let ports = self.ports_snapshot();
+        let described = self.describe();
+        let address = *self.address.lock().unwrap_or_else(|e| e.into_inner());
+        let target = Target {
+            docker: self.docker(),
+            id: self.id(),
+            resource: &described,
+            host: self.host(),
+            ports: &ports,
+            address,
+            since,
+        };
+        wait(&target, condition, deadline).await
     }
 
     /// Runs a command in the container and collects its exit code and output.
@@ -286,23 +323,16 @@ impl Container {
     pub async fn wait_until(&self, condition: impl Into<WaitFor>, timeout: Duration) -> Result<()> {
         let condition = condition.into();
         let begun = tokio::time::Instant::now();
-        let ports = self.ports_snapshot();
-        let described = self.describe();
         // Log conditions count from the current run on, not a previous one's
         // lines (after a restart, or a stop and start).
         let started_at = match condition.walk().iter().any(|c| matches!(c, WaitFor::Log(_))) {
             true => self.inspect().await?.state.and_then(|s| s.started_at),
             false => None,
         };
-        let target = Target {
-            docker: self.docker(),
-            id: self.id(),
-            resource: &described,
-            host: self.host(),
-            ports: &ports,
-            since: started_at.as_deref(),
-        };
-        match wait(&target, &condition, begun + timeout).await {
+        match self
+            .wait_for(&condition, begun + timeout, started_at.as_deref())
+            .await
+        {
             Ok(()) => Ok(()),
             Err(reason) => Err(self.not_ready(&condition, begun.elapsed(), reason).await),
         }

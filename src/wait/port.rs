@@ -1,11 +1,15 @@
 //! The port probe: is the service inside really listening?
 //!
-//! Docker's userland proxy accepts a connection on the host port at once and only
-//! then dials the container; when nothing listens there it closes the client's
-//! connection within a millisecond. So a connection that is refused, reset or
-//! closed right away means "not yet", and one that stays open for a short window
-//! (or carries a greeting) means the proxy reached a listening service. Engines
-//! without a proxy (Podman, remote engines) refuse the connect itself.
+//! Exact where the engine allows it: on a local engine the host reaches the
+//! container's own address, where a connect is refused until the service
+//! listens ([`direct`]). Where it does not (a remote engine, Docker Desktop's
+//! VM), the last resort is a heuristic through the published port ([`probe`]):
+//! Docker's userland proxy accepts a connection at once and only then dials the
+//! container, closing the client's connection within a millisecond when nothing
+//! listens there; a connection that stays open and silent for 25 ms (or carries
+//! a greeting) counts as listening. On a heavily loaded machine the proxy's own
+//! dial can take longer than that, so this fallback can report early. Engines
+//! without a proxy (Podman) refuse the connect itself until the service listens.
 
 use std::time::Duration;
 
@@ -17,7 +21,32 @@ use tokio::net::TcpStream;
 const SETTLE: Duration = Duration::from_millis(25);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// True when a service answers behind `host:port`.
+/// What a connect to the container's own address says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Direct {
+    /// The service accepted: it listens.
+    Listening,
+    /// Refused: nothing listens yet.
+    NotYet,
+    /// The host cannot reach the container's address: use [`probe`].
+    Unreachable,
+}
+
+/// How long a connect to the container's own address may take. On the bridge
+/// it answers in microseconds; silence means it is not reachable from here.
+const DIRECT_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Connects to the container's own address, where only the service itself
+/// can accept.
+pub(crate) async fn direct(addr: std::net::SocketAddr) -> Direct {
+    match tokio::time::timeout(DIRECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Direct::Listening,
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionRefused => Direct::NotYet,
+        Ok(Err(_)) | Err(_) => Direct::Unreachable,
+    }
+}
+
+/// True when a service answers behind `host:port` (the heuristic, see above).
 pub(crate) async fn probe(host: &str, port: u16) -> bool {
     let connect = TcpStream::connect((host, port));
     let Ok(Ok(mut stream)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await else {
@@ -77,6 +106,15 @@ mod tests {
         keep.abort();
         close.abort();
         greet.abort();
+    }
+
+    #[tokio::test]
+    async fn direct_tells_listening_from_refused() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = l.local_addr().unwrap();
+        assert_eq!(direct(open).await, Direct::Listening);
+        drop(l);
+        assert_eq!(direct(open).await, Direct::NotYet);
     }
 
     #[tokio::test]

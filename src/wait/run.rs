@@ -14,6 +14,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::port::Direct;
 use super::{HttpWait, WaitFor};
 use crate::error::NotReadyReason;
 use crate::exec::{self, Exec};
@@ -28,6 +29,8 @@ pub(crate) struct Target<'a> {
     pub resource: &'a str,
     pub host: &'a str,
     pub ports: &'a HashMap<Port, u16>,
+    /// The container's own address when the host reaches it (local engines).
+    pub address: Option<std::net::IpAddr>,
     /// When the container's current run started (`State.StartedAt`): log
     /// conditions count only lines from then on. `None` on a first start.
     pub since: Option<&'a str>,
@@ -132,16 +135,33 @@ fn check<'a>(
 
 async fn port_listens(target: &Target<'_>, port: &Port, feed: &LogFeed) -> Result<(), NotReadyReason> {
     let host_port = host_port(target, port)?;
-    let mut pause = Backoff::new(10, 250);
-    while !super::port::probe(target.host, host_port).await {
+    let mut direct = target
+        .address
+        .map(|ip| std::net::SocketAddr::new(ip, port.number()));
+    let mut pause = Backoff::new(1, 2);
+    loop {
+        match direct {
+            Some(addr) => match super::port::direct(addr).await {
+                Direct::Listening => return Ok(()),
+                Direct::NotYet => {}
+                Direct::Unreachable => {
+                    tracing::debug!(container = target.resource, %addr, "container address unreachable; probing through the published port");
+                    direct = None;
+                    continue;
+                }
+            },
+            None if super::port::probe(target.host, host_port).await => return Ok(()),
+            None => {}
+        }
         pause.sleep_or_log(feed).await;
     }
-    Ok(())
 }
 
 async fn http_answers(target: &Target<'_>, http: &HttpWait, feed: &LogFeed) -> Result<(), NotReadyReason> {
     let host_port = host_port(target, &http.port)?;
-    let mut pause = Backoff::new(20, 500);
+    // Until the service listens, a connect is cheaper than a request.
+    port_listens(target, &http.port, feed).await?;
+    let mut pause = Backoff::new(2, 100);
     loop {
         match http.attempt(target.host, host_port).await {
             Ok(()) => return Ok(()),

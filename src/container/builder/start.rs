@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::image::PullPolicy;
 use crate::remove::{remove_object, ObjectKind};
 use crate::volume::Mount;
-use crate::wait::run::{wait, Target};
 use crate::wait::WaitFor;
 
 impl ContainerBuilder {
@@ -105,17 +104,10 @@ impl ContainerBuilder {
             [one] => one.clone(),
             all => WaitFor::All(all.to_vec()),
         };
-        let ports = container.ports_snapshot();
-        let described = container.describe();
-        let target = Target {
-            docker: container.docker(),
-            id: container.id(),
-            resource: &described,
-            host: container.host(),
-            ports: &ports,
-            since: None,
-        };
-        match wait(&target, &condition, begun + self.startup_timeout).await {
+        match container
+            .wait_for(&condition, begun + self.startup_timeout, None)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(reason) => Err(container.not_ready(&condition, begun.elapsed(), reason).await),
         }
