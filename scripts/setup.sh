@@ -30,8 +30,9 @@ fi
 # The busybox test image is FROM scratch: it needs the statically linked busybox.
 # The database fixtures start from a Debian made with debootstrap. The registry
 # tests run the distribution's registry on loopback, with htpasswd for auth. The
-# NATS fixture copies the distribution's nats-server onto the Debian base.
-for pkg in busybox-static debootstrap docker-registry apache2-utils nats-server; do
+# NATS fixture copies the distribution's nats-server onto the Debian base. The
+# engine-fault tests put socat in front of the engine's socket and cut it.
+for pkg in busybox-static debootstrap docker-registry apache2-utils nats-server socat; do
   if ! dpkg -s "$pkg" >/dev/null 2>&1; then
     echo "setup: installing $pkg"
     apt_install "$pkg"

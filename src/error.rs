@@ -322,6 +322,13 @@ impl Error {
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+            || matches!(
+                self,
+                Error::Engine {
+                    source: bollard::errors::Error::RequestTimeoutError,
+                    ..
+                }
+            )
             || matches!(self, Error::NotReady(info) if info.reason == NotReadyReason::TimedOut)
     }
 

@@ -13,7 +13,7 @@ use futures_util::future::join_all;
 use crate::engine::Engine;
 use crate::error::{status_of, Error, Result};
 use crate::labels;
-use crate::remove::{remove_object, ObjectKind};
+use crate::remove::{remove_patiently, ObjectKind};
 
 /// Which objects a listing covers.
 ///
@@ -367,7 +367,7 @@ pub(crate) async fn remove_on(docker: &Docker, objects: Vec<ManagedObject>) -> R
     let mut report = RemovalReport::default();
     for kind in ObjectKind::ALL {
         let batch: Vec<ManagedObject> = objects.iter().filter(|o| o.kind == kind).cloned().collect();
-        let results = join_all(batch.iter().map(|o| remove_object(docker, o.kind, &o.id))).await;
+        let results = join_all(batch.iter().map(|o| remove_patiently(docker, o.kind, &o.id))).await;
         for (object, result) in batch.into_iter().zip(results) {
             match result {
                 Ok(()) => report.removed.push(object),

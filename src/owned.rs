@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::remove::{remove_object, ObjectKind};
+use crate::remove::{remove_object, remove_patiently, ObjectKind};
 use crate::{config, labels, session, worker};
 
 /// An engine object owned by this process.
@@ -125,7 +125,7 @@ impl Owned {
             self.engine.endpoint(),
             Box::new(move |docker| {
                 Box::pin(async move {
-                    if let Err(err) = remove_object(&docker, kind, &id).await {
+                    if let Err(err) = remove_patiently(&docker, kind, &id).await {
                         tracing::warn!(object = %what, %err, "removal failed; the sweeper will retry");
                     }
                     // Only now may the networks and volumes it used go.

@@ -52,6 +52,42 @@ impl fmt::Display for ObjectKind {
 /// How long a removal waits for an object to stop being in use.
 const IN_USE_PATIENCE: Duration = Duration::from_secs(10);
 
+/// How long background cleanup keeps trying while the engine cannot be
+/// reached (restarting, or a proxy in front of it cut for a moment).
+pub(crate) const ENGINE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// True when the engine was not reached at all (no socket, refused, reset,
+/// timed out), as opposed to an answer from it.
+pub(crate) fn unreachable(err: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        err,
+        E::IOError { .. }
+            | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::SocketNotFoundError(_)
+            | E::RequestTimeoutError
+    )
+}
+
+/// [`remove_object`] that waits out an unreachable engine for up to
+/// [`ENGINE_PATIENCE`]: what background cleanup uses.
+pub(crate) async fn remove_patiently(
+    docker: &Docker,
+    kind: ObjectKind,
+    id: &str,
+) -> Result<(), bollard::errors::Error> {
+    let deadline = Instant::now() + ENGINE_PATIENCE;
+    loop {
+        match remove_object(docker, kind, id).await {
+            Err(err) if unreachable(&err) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Removes one object (`id`: for volumes, the name). Containers go forced, with
 /// their anonymous volumes; images forced. Returns when it is gone.
 pub(crate) async fn remove_object(

@@ -121,20 +121,40 @@ fn clean_session(session: &str, endpoint: &str, spared: &HashSet<String>) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         return;
     };
-    let Ok(docker) = crate::engine::client_for(endpoint) else {
-        return;
-    };
+    // The engine may be unreachable for a moment (restarting, a proxy cut):
+    // keep trying to list for a while rather than leave everything behind.
+    let deadline = std::time::Instant::now() + crate::remove::ENGINE_PATIENCE;
     runtime.block_on(async {
-        let mut doomed = Vec::new();
-        for kind in ObjectKind::ALL {
-            if let Ok(found) = inventory::list_on(&docker, kind, Scope::Session, session).await {
-                doomed.extend(
-                    found
-                        .into_iter()
-                        .filter(|o| !spared.contains(&o.id) && !spared.contains(&o.name)),
-                );
+        loop {
+            let listed = match crate::engine::client_for(endpoint) {
+                Ok(docker) => list_session(&docker, session).await.map(|found| (docker, found)),
+                Err(_) => None,
+            };
+            if let Some((docker, found)) = listed {
+                let doomed = found
+                    .into_iter()
+                    .filter(|o| !spared.contains(&o.id) && !spared.contains(&o.name))
+                    .collect();
+                inventory::remove_on(&docker, doomed).await;
+                return;
             }
+            if std::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        inventory::remove_on(&docker, doomed).await;
     });
+}
+
+/// Every object of `session`; `None` when the engine did not answer.
+async fn list_session(docker: &bollard::Docker, session: &str) -> Option<Vec<inventory::ManagedObject>> {
+    let mut found = Vec::new();
+    for kind in ObjectKind::ALL {
+        found.extend(
+            inventory::list_on(docker, kind, Scope::Session, session)
+                .await
+                .ok()?,
+        );
+    }
+    Some(found)
 }

@@ -119,22 +119,21 @@ fn run(mut rx: mpsc::UnboundedReceiver<Work>, pending: Arc<Pending>) {
                         clients.insert(endpoint.clone(), c.clone());
                         Some(c)
                     }
-                    Err(err) => {
-                        tracing::warn!(%endpoint, %err, "cleanup cannot reach the engine");
-                        None
-                    }
+                    Err(_) => None,
                 },
             };
             let pending = pending.clone();
-            match client {
-                Some(client) => {
-                    tokio::spawn(async move {
-                        job(client).await;
-                        pending.done();
-                    });
+            tokio::spawn(async move {
+                // No client yet (the socket is gone for a moment): wait for it.
+                let client = match client {
+                    Some(client) => Some(client),
+                    None => client_when_back(&endpoint).await,
+                };
+                if let Some(client) = client {
+                    job(client).await;
                 }
-                None => pending.done(),
-            }
+                pending.done();
+            });
         }
     });
 }
@@ -153,6 +152,22 @@ fn release_all() {
     let releases = std::mem::take(&mut *AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()));
     for release in releases {
         release();
+    }
+}
+
+/// A client for `endpoint` once it can be made again, within the engine
+/// patience; `None` after that (the sweeper finishes then).
+async fn client_when_back(endpoint: &str) -> Option<Docker> {
+    let deadline = Instant::now() + crate::remove::ENGINE_PATIENCE;
+    loop {
+        match crate::engine::client_for(endpoint) {
+            Ok(client) => return Some(client),
+            Err(err) if Instant::now() >= deadline => {
+                tracing::warn!(%endpoint, %err, "cleanup cannot reach the engine; the sweeper will finish");
+                return None;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
     }
 }
 

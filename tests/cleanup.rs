@@ -155,7 +155,6 @@ fn watcher_removes_everything_of_a_killed_process() {
     victim.kill().unwrap(); // SIGKILL: no drop, no exit hook runs
     victim.wait().unwrap();
     let took = wait_until_gone(&victim_tag, Duration::from_secs(20));
-    eprintln!("watcher cleanup after SIGKILL took {took:?}");
     assert!(took.is_some(), "left behind: {:?}", labelled(&victim_tag));
     // Another live process's objects are untouched.
     assert_eq!(labelled(&bystander_tag), [1, 1, 1, 1]);
@@ -239,11 +238,8 @@ fn signal_cleanup(name: &str, number: i32) {
     ];
     let (mut child, _) = spawn_child("child_holds_objects", &tag, &env);
     assert_eq!(labelled(&tag)[..3], [10, 1, 1]);
-    let begun = Instant::now();
     signal(child.id(), name);
     let status = child.wait().unwrap();
-    let took = begun.elapsed();
-    eprintln!("SIG{name}: 10 containers, a network and a volume removed; process gone after {took:?}");
     assert_eq!(
         status.signal(),
         Some(number),

@@ -31,6 +31,7 @@ mod postgres_fixture;
 mod cleanup;
 mod containers;
 mod databases;
+mod killed;
 mod raw;
 mod waits;
 
@@ -62,8 +63,14 @@ impl Bench {
 
 #[tokio::main]
 async fn main() -> dockhand::Result<()> {
-    if std::env::args().any(|a| a == "--first-start") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--first-start") {
         return cleanup::first_start().await;
+    }
+    if let [_, flag, kind, containers, run] = args.as_slice() {
+        if flag == "--hold" {
+            return killed::hold(kind, containers.parse().expect("count"), run).await;
+        }
     }
     let raw = Docker::connect_with_defaults()
         .expect("engine")
@@ -95,6 +102,9 @@ async fn main() -> dockhand::Result<()> {
     databases::mariadb_isolation(&bench).await?;
     cleanup::watcher_first_start(&bench);
     cleanup::churn(&bench).await?;
+    killed::kill_cleanup(&bench).await;
+    killed::signal_cleanup(&bench).await;
+    killed::sweep_orphans(&bench).await;
     Ok(())
 }
 
