@@ -50,6 +50,41 @@ async fn cached_build_is_found_by_content_and_built_once() -> dockhand::Result<(
 }
 
 #[tokio::test]
+async fn an_image_built_on_a_cached_one_is_not_taken_for_it() -> dockhand::Result<()> {
+    let run = unique("derived");
+    let tag = format!("dockhand-test/{run}:1");
+    let ctx = BuildContext::new("FROM scratch\nCOPY stamp /stamp\n")
+        .file("stamp", run.clone().into_bytes(), 0o644)
+        .cached();
+    let base = ctx.build(&tag).await?;
+    // Built on it, so it inherits its labels unless dockhand overrides them.
+    let derived = BuildContext::new(format!("FROM {tag}\nCOPY more /more\n"))
+        .file("more", b"more".to_vec(), 0o644)
+        .build(&format!("dockhand-test/{run}-derived:1"))
+        .await?;
+    let inherited = Command::new("docker")
+        .args(["inspect", derived.id(), "--format"])
+        .arg("{{index .Config.Labels \"dockhand.context-hash\"}}")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&inherited.stdout).trim(),
+        "",
+        "the derived image carries its base's content hash"
+    );
+    // Without its tag, the cache must find the build by its content alone.
+    rmi(&tag);
+    let again = ctx.build(&tag).await?;
+    assert!(again.from_cache());
+    assert_eq!(again.id(), base.id(), "the cache handed out the derived image");
+    assert_ne!(again.id(), derived.id());
+    drop(derived);
+    common::settle();
+    rmi(base.id());
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_rebuilt_base_image_invalidates_cached_builds_on_it() -> dockhand::Result<()> {
     busybox().await?;
     let run = unique("base");

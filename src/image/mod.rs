@@ -159,7 +159,11 @@ impl BuildContext {
         let tar = self.to_tar()?;
         let resource = format!("image {tag}");
         if !self.cached {
-            let labels = labels::stamp(&resource, &self.labels)?;
+            let mut labels = labels::stamp(&resource, &self.labels)?;
+            // An image inherits its base's labels: one built on a cached build
+            // must not look like that build to the cache, nor like a fixture.
+            labels.insert(labels::CONTEXT_HASH.into(), String::new());
+            labels.insert(labels::PERSISTENT.into(), String::new());
             let engine = crate::owned::engine_for(Some(engine.clone())).await?;
             let id = self.run_build(&engine, tag, tar, labels).await?;
             let owned = Owned::new(
@@ -331,7 +335,14 @@ async fn find_cached(engine: &Engine, hash: &str, tag: &str) -> Result<Option<St
         }))
         .await
         .map_err(|e| Error::engine("look up cached build of", format!("image {tag}"), e))?;
-    let Some(image) = found.into_iter().next() else {
+    // Images built on this one by other tools inherit its label too: prefer
+    // the one that still carries the tag, and among the rest the oldest (a
+    // derived image is always younger than its base).
+    let image = match found.iter().position(|i| i.repo_tags.iter().any(|t| t == tag)) {
+        Some(at) => found.into_iter().nth(at),
+        None => found.into_iter().min_by_key(|i| i.created),
+    };
+    let Some(image) = image else {
         return Ok(None);
     };
     if !image.repo_tags.iter().any(|t| t == tag) {
