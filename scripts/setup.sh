@@ -39,6 +39,12 @@ for pkg in busybox-static debootstrap docker-registry apache2-utils nats-server 
   fi
 done
 
+# The second test runner.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-nextest"
+  cargo install --locked --quiet cargo-nextest
+fi
+
 # Fixture images, once per machine (about a minute the first time, then instant):
 # made before the tests so parallel test processes never race to make them.
 cd "$(dirname "$0")/.."
