@@ -39,20 +39,27 @@ pub async fn start_total(bench: &Bench) {
     report("start_total", &d, &b);
 }
 
+/// Sixteen starts at once to ready, and their removal until all are gone
+/// (dockhand's drop returns at once; the figure waits for the worker).
 pub async fn parallel16(bench: &Bench) {
-    let (mut d, mut b) = (Vec::new(), Vec::new());
+    let (mut d, mut b, mut d_rm, mut b_rm) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..bench.runs("parallel16", 5) {
         let t = Instant::now();
         let started = join_all((0..16).map(|_| dockhand_start_ready(bench.image))).await;
-        drop(started);
         d.push(ms(t));
+        let t = Instant::now();
+        drop(started);
         settle();
+        d_rm.push(ms(t));
         let t = Instant::now();
         let ids = join_all((0..16).map(|_| raw::start_ready(&bench.raw, bench.image))).await;
-        join_all(ids.iter().map(|id| raw::remove(&bench.raw, id))).await;
         b.push(ms(t));
+        let t = Instant::now();
+        join_all(ids.iter().map(|id| raw::remove(&bench.raw, id))).await;
+        b_rm.push(ms(t));
     }
     report("parallel16", &d, &b);
+    report("parallel16_remove", &d_rm, &b_rm);
 }
 
 pub async fn port_ready(bench: &Bench) -> dockhand::Result<()> {
