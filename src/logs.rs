@@ -220,12 +220,22 @@ impl LogStream {
             tail: tail.to_string(),
             ..Default::default()
         };
+        LogStream::from_options(docker, id, resource, options, None)
+    }
+
+    fn from_options(
+        docker: &Docker,
+        id: &str,
+        resource: String,
+        options: LogsOptions,
+        since: Option<String>,
+    ) -> Self {
         LogStream {
             frames: Some(docker.logs(id, Some(options)).boxed()),
             splitter: LineSplitter::default(),
             ready: VecDeque::new(),
             resource,
-            since: None,
+            since,
         }
     }
 
@@ -244,13 +254,7 @@ impl LogStream {
             tail: "all".to_string(),
             ..Default::default()
         };
-        LogStream {
-            frames: Some(docker.logs(id, Some(options)).boxed()),
-            splitter: LineSplitter::default(),
-            ready: VecDeque::new(),
-            resource,
-            since: Some(since),
-        }
+        LogStream::from_options(docker, id, resource, options, Some(since))
     }
 
     /// The logs of any container by id or name, from its first line, following new

@@ -13,7 +13,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{busybox, unique};
+use common::{busybox, unique, watcher_pid};
 use dockhand::{BuildContext, Container, Mount, Network, SharedContainer, Sweeper, Volume, WaitFor};
 
 const TAG: &str = "DOCKHAND_TEST_TAG";
@@ -81,19 +81,6 @@ fn signal(pid: u32, name: &str) {
         .status()
         .unwrap();
     assert!(ok.success());
-}
-
-/// The watcher process of a session, found by its environment.
-fn watcher_pid(session: &str) -> Option<u32> {
-    let marker = format!("DOCKHAND_WATCHER_SESSION={session}");
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-        environ
-            .split(|b| *b == 0)
-            .any(|v| v == marker.as_bytes())
-            .then_some(pid)
-    })
 }
 
 /// The child: a container, a network, a volume and a built image (or, with

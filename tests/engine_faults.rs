@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{busybox, containers_labelled, unique};
+use common::{busybox, containers_labelled, unique, watcher_pid};
 use dockhand::{Container, Engine};
 
 /// `socat` from a socket of the test's to the engine's.
@@ -54,19 +54,6 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The watcher process of a session, found by its environment.
-fn watcher_pid(session: &str) -> Option<u32> {
-    let marker = format!("DOCKHAND_WATCHER_SESSION={session}");
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-        environ
-            .split(|b| *b == 0)
-            .any(|v| v == marker.as_bytes())
-            .then_some(pid)
-    })
 }
 
 /// A live process (a zombie waiting to be reaped counts as gone).

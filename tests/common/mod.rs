@@ -93,3 +93,16 @@ pub fn settle() {
         "cleanup did not finish"
     );
 }
+
+/// The watcher process of a dockhand session, found by its environment.
+pub fn watcher_pid(session: &str) -> Option<u32> {
+    let marker = format!("DOCKHAND_WATCHER_SESSION={session}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == marker.as_bytes())
+            .then_some(pid)
+    })
+}
