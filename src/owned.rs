@@ -37,6 +37,7 @@ impl Owned {
     /// Wraps an object the engine just created: from here on any early return
     /// removes it.
     pub(crate) fn new(engine: Engine, kind: ObjectKind, id: String, name: String, holds: Vec<Hold>) -> Hold {
+        session::created(&id, &name);
         Arc::new(Owned {
             engine,
             kind,

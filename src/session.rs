@@ -30,6 +30,24 @@ static OWNING: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Ids and names of objects a guard was told to keep.
 static SPARED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 
+/// Ids and names of every object this process created, for telling its
+/// networks' and volumes' events (which carry no labels) from others'.
+static CREATED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+/// Records an object this process created.
+pub(crate) fn created(id: &str, name: &str) {
+    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    let set = created.get_or_insert_with(HashSet::new);
+    set.insert(id.to_string());
+    set.insert(name.to_string());
+}
+
+/// Whether this process created an object with this id or name.
+pub(crate) fn owns(id_or_name: &str) -> bool {
+    let created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    created.as_ref().is_some_and(|set| set.contains(id_or_name))
+}
+
 /// Called before this process creates an object on `engine`; cheap after the
 /// first call per engine.
 pub(crate) fn begin_owning(engine: &Engine) {

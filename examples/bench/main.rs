@@ -31,6 +31,7 @@ mod postgres_fixture;
 mod cleanup;
 mod containers;
 mod databases;
+mod events;
 mod killed;
 mod raw;
 mod waits;
@@ -97,6 +98,7 @@ async fn main() -> dockhand::Result<()> {
     containers::port_ready(&bench).await?;
     containers::exec(&bench).await?;
     waits::detect(&bench).await?;
+    events::event_latency(&bench).await?;
     containers::build_cached(&bench).await?;
     databases::postgres(&bench).await?;
     databases::mariadb_isolation(&bench).await?;

@@ -365,6 +365,27 @@ impl Container {
         }))
     }
 
+    /// What the engine does with this container from now on (start, die with
+    /// its exit code, oom, kill, health_status, restart, pause, destroy, ...).
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
+    /// use futures_util::StreamExt;
+    /// let mut events = c.events()?;
+    /// c.kill("SIGKILL").await?;
+    /// while let Some(event) = events.next().await {
+    ///     if event?.action == "die" { break; }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn events(&self) -> Result<crate::EventStream> {
+        self.engine()
+            .events()
+            .kind(ObjectKind::Container)
+            .object(self.id())
+            .stream()
+    }
+
     /// The engine's full description of the container.
     ///
     /// ```no_run
