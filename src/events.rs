@@ -30,7 +30,7 @@ use crate::{labels, session};
 /// let mut events = engine.events().action("die").stream()?;
 /// while let Some(event) = events.next().await {
 ///     let event = event?;
-///     println!("{} {} exited with {:?}", event.kind, event.name, event.exit_code);
+///     println!("{} exited with {:?}", event.name, event.exit_code);
 /// }
 /// # Ok(()) }
 /// ```
@@ -62,7 +62,7 @@ impl Event {
     /// `health_status: healthy`, `exec_start` for `exec_start: sh -c ...`.
     ///
     /// ```
-    /// # let mut e = dockhand::Event { kind: None, action: "health_status: healthy".into(), id: String::new(), name: String::new(), image: None, attributes: Default::default(), time: std::time::UNIX_EPOCH, exit_code: None };
+    /// # let e = dockhand::Event { kind: None, action: "health_status: healthy".into(), id: String::new(), name: String::new(), image: None, attributes: Default::default(), time: std::time::UNIX_EPOCH, exit_code: None };
     /// assert_eq!(e.verb(), "health_status");
     /// ```
     pub fn verb(&self) -> &str {
