@@ -102,12 +102,12 @@ impl Event {
         }
     }
 
-    /// Whether this process created the object (or, for a network event about
-    /// a container, the container).
+    /// Whether this process created the event's object. (A network event
+    /// about one of its containers on a network it did not create, such as the
+    /// default bridge, is about that network: not ours.)
     fn is_ours(&self) -> bool {
         self.attributes.get(labels::SESSION).map(String::as_str) == Some(labels::session_id())
             || session::owns(&self.id)
-            || self.attributes.get("container").is_some_and(|c| session::owns(c))
     }
 }
 
