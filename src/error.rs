@@ -166,6 +166,30 @@ pub enum Error {
         reason: String,
     },
 
+    /// The operation needs a running container and this one is not running
+    /// (stats of a stopped container: an error, not a reading of zeros).
+    #[error("{operation} {resource}: it is not running ({state}); start it first")]
+    NotRunning {
+        /// What was being done (`read stats of`).
+        operation: &'static str,
+        /// The container, `container <name> (<id>)`.
+        resource: String,
+        /// Its state (`exited with code 0`, `created`).
+        state: String,
+    },
+
+    /// The object would clash with one that already exists in the engine (a
+    /// group whose name a live group uses); nothing was created.
+    #[error("{resource} clashes with {existing}: {hint}")]
+    Conflict {
+        /// What was being created.
+        resource: String,
+        /// What is in the way, and who owns it.
+        existing: String,
+        /// What the user can do about it.
+        hint: String,
+    },
+
     /// Local I/O failed (reading a file for a build context, a socket for a wait).
     #[error("{operation} {resource}: {source}")]
     Io {
