@@ -99,6 +99,22 @@ impl ManagedObject {
         self.labels.get(labels::WATCHER).map(|v| v == "on")
     }
 
+    /// The replica group it belongs to and its index there, for containers
+    /// of a [`Group`](crate::Group).
+    ///
+    /// ```
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Container, id: "c".into(), name: "web-1-ab12cd".into(), labels: [("dockhand.group".to_string(), "web".to_string()), ("dockhand.group.replica".to_string(), "1".to_string())].into(), detail: String::new(), ports: vec![] };
+    /// assert_eq!(obj.group(), Some(("web", Some(1))));
+    /// ```
+    pub fn group(&self) -> Option<(&str, Option<usize>)> {
+        let group = self.labels.get(labels::GROUP)?;
+        let index = self
+            .labels
+            .get(labels::GROUP_REPLICA)
+            .and_then(|i| i.parse().ok());
+        Some((group.as_str(), index))
+    }
+
     /// Whether the process that created it still runs: checked by pid *and*
     /// start time for owners on this host; `Remote` for other hosts.
     ///

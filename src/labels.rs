@@ -38,6 +38,11 @@ pub const KEEP: &str = "dockhand.keep";
 /// none does (turned off, or the start-up hook did not run).
 pub const WATCHER: &str = "dockhand.watcher";
 
+/// The replica group a container belongs to.
+pub const GROUP: &str = "dockhand.group";
+/// A replica's index in its group (`0`, `1`, ...); a replacement keeps it.
+pub const GROUP_REPLICA: &str = "dockhand.group.replica";
+
 /// Who this process is, as stamped on every object it creates.
 #[derive(Debug, Clone)]
 pub(crate) struct Owner {

@@ -41,6 +41,7 @@ mod engine;
 mod error;
 mod events;
 mod exec;
+mod group;
 mod hooks;
 mod image;
 mod inventory;
@@ -68,6 +69,9 @@ pub use engine::{Engine, EngineKind};
 pub use error::{Error, NotReady, NotReadyReason, Result};
 pub use events::{Event, EventStream, EventsBuilder};
 pub use exec::{Exec, ExecOutput};
+pub use group::{
+    Action, Change, DesiredStatus, Group, GroupBuilder, Reconciled, Replica, ReplicaEvent, ReplicaEvents,
+};
 pub use image::{BuildContext, Image, ImageInfo, PullOptions, PullPolicy, Pulled, RegistryAuth};
 pub use inventory::{ManagedObject, OwnerState, RemovalReport, Scope};
 pub use logs::{LogLine, LogSource, LogStream, Logs};

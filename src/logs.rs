@@ -239,9 +239,9 @@ impl LogStream {
         }
     }
 
-    /// Follows only what the container logged from `started_at` on (its
-    /// `State.StartedAt`): a wait after a restart must not match the previous
-    /// run's lines. The engine filters by whole seconds; the rest is filtered
+    /// Follows only what the container logged from `started_at` on (the end
+    /// of its previous run): a wait after a restart must not match the
+    /// previous run's lines. The engine filters by whole seconds; the rest is filtered
     /// here by each line's own timestamp.
     pub(crate) fn since_start(docker: &Docker, id: &str, resource: String, started_at: &str) -> Self {
         let since = sortable(started_at);

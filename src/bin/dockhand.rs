@@ -79,6 +79,10 @@ struct Row<'a> {
     watched: Option<bool>,
     age: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
@@ -91,6 +95,8 @@ fn json_row(object: &ManagedObject, action: Option<&str>, reason: Option<&str>) 
         owner: object.owner_state(),
         watched: object.watched(),
         age: age(object),
+        group: object.group().map(|(g, _)| g),
+        replica: object.group().and_then(|(_, i)| i),
         action,
         reason,
     };
@@ -115,9 +121,10 @@ async fn ls(json: bool) -> Result<(), String> {
         return Ok(());
     }
     out!(
-        "{:<10} {:<28} {:>8} {:<7} {:<7} {:>5}  {:<28} PORTS",
+        "{:<10} {:<28} {:<12} {:>8} {:<7} {:<7} {:>5}  {:<28} PORTS",
         "KIND",
         "NAME",
+        "GROUP",
         "PID",
         "OWNER",
         "WATCHER",
@@ -126,9 +133,14 @@ async fn ls(json: bool) -> Result<(), String> {
     );
     for o in &all {
         out!(
-            "{:<10} {:<28} {:>8} {:<7} {:<7} {:>5}  {:<28} {}",
+            "{:<10} {:<28} {:<12} {:>8} {:<7} {:<7} {:>5}  {:<28} {}",
             o.kind.to_string(),
             o.name,
+            match o.group() {
+                Some((group, Some(index))) => format!("{group}[{index}]"),
+                Some((group, None)) => group.to_string(),
+                None => "-".into(),
+            },
             o.owner_pid().map_or("-".into(), |p| p.to_string()),
             o.owner_state().to_string(),
             match o.watched() {

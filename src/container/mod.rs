@@ -325,17 +325,23 @@ impl Container {
         let begun = tokio::time::Instant::now();
         // Log conditions count from the current run on, not a previous one's
         // lines (after a restart, or a stop and start).
-        let started_at = match condition.walk().iter().any(|c| matches!(c, WaitFor::Log(_))) {
-            true => self.inspect().await?.state.and_then(|s| s.started_at),
+        let since = match condition.walk().iter().any(|c| matches!(c, WaitFor::Log(_))) {
+            true => self.current_run_since().await?,
             false => None,
         };
-        match self
-            .wait_for(&condition, begun + timeout, started_at.as_deref())
-            .await
-        {
+        match self.wait_for(&condition, begun + timeout, since.as_deref()).await {
             Ok(()) => Ok(()),
             Err(reason) => Err(self.not_ready(&condition, begun.elapsed(), reason).await),
         }
+    }
+
+    /// From when the current run's log lines count: the end of the previous
+    /// run (`State.FinishedAt`), `None` when there was none. (Its start,
+    /// `State.StartedAt`, is recorded only after the process began, so a line
+    /// printed at once can carry an earlier stamp.)
+    pub(crate) async fn current_run_since(&self) -> Result<Option<String>> {
+        let finished = self.inspect().await?.state.and_then(|s| s.finished_at);
+        Ok(finished.filter(|at| !at.starts_with("0001-")))
     }
 
     /// The readiness error, with the state and last logs read while the container
@@ -502,6 +508,12 @@ impl Container {
     /// # Ok(()) }
     /// ```
     pub async fn remove(self) -> Result<()> {
+        self.owned.remove().await
+    }
+
+    /// Removes it now through a shared reference (a group's replica, which
+    /// others may still hold): afterwards the guard has nothing left to do.
+    pub(crate) async fn remove_shared(&self) -> Result<()> {
         self.owned.remove().await
     }
 

@@ -31,7 +31,8 @@ pub(crate) struct Target<'a> {
     pub ports: &'a HashMap<Port, u16>,
     /// The container's own address when the host reaches it (local engines).
     pub address: Option<std::net::IpAddr>,
-    /// When the container's current run started (`State.StartedAt`): log
+    /// Where the container's current run begins (the previous run's
+    /// `State.FinishedAt`): log
     /// conditions count only lines from then on. `None` on a first start.
     pub since: Option<&'a str>,
 }

@@ -112,7 +112,8 @@ impl ContainerBuilder {
         for condition in self.waits.iter().flat_map(WaitFor::walk) {
             self.check_condition(condition).map_err(&bad)?;
         }
-        let labels = labels::stamp(resource, &self.labels)?;
+        let mut labels = labels::stamp(resource, &self.labels)?;
+        labels.extend(self.reserved_labels.clone());
         Ok(Checked {
             labels,
             mounts,

@@ -2,6 +2,7 @@
 //! full before anything is created.
 
 mod create;
+mod internal;
 mod start;
 
 use std::collections::HashMap;
@@ -49,6 +50,9 @@ pub struct ContainerBuilder {
     env: Vec<(String, String)>,
     publish: Vec<Publish>,
     labels: HashMap<String, String>,
+    /// `dockhand.*` labels the crate itself adds (a group's name and index),
+    /// set after the user's labels are checked.
+    reserved_labels: HashMap<String, String>,
     hostname: Option<String>,
     user: Option<String>,
     workdir: Option<String>,
@@ -81,6 +85,7 @@ impl ContainerBuilder {
             env: Vec::new(),
             publish: Vec::new(),
             labels: HashMap::new(),
+            reserved_labels: HashMap::new(),
             hostname: None,
             user: None,
             workdir: None,

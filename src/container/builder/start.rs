@@ -81,9 +81,25 @@ impl ContainerBuilder {
         Ok((container, begun))
     }
 
+    /// Creates the container with its networks and files, without starting
+    /// it (a replica of a group held stopped).
+    pub(crate) async fn create_stopped(&self) -> Result<Container> {
+        let (container, _) = self.create_guarded().await?;
+        match self.prepare(&container).await {
+            Ok(()) => Ok(container),
+            Err(err) => Err(container.fail_removing(err).await),
+        }
+    }
+
     /// Everything between create and ready; the caller removes the container
     /// when this fails.
     async fn bring_up(&self, container: &Container, begun: Instant) -> Result<()> {
+        self.prepare(container).await?;
+        self.start_and_wait(container, begun, false).await
+    }
+
+    /// What a created container needs before its first start.
+    async fn prepare(&self, container: &Container) -> Result<()> {
         for (network, aliases) in self.networks.iter().skip(1) {
             container.connect_endpoint(network, aliases).await?;
         }
@@ -91,6 +107,18 @@ impl ContainerBuilder {
             let tar = files::pack(&self.files, &container.describe())?;
             files::upload(container.docker(), container.id(), tar, &container.describe()).await?;
         }
+        Ok(())
+    }
+
+    /// Starts a created (or, `again`, a stopped) container and waits for the
+    /// builder's conditions, the startup clock running from `begun`. Started
+    /// again, its log conditions count only the new run's lines.
+    pub(crate) async fn start_and_wait(
+        &self,
+        container: &Container,
+        begun: Instant,
+        again: bool,
+    ) -> Result<()> {
         container
             .docker()
             .start_container(container.id(), None)
@@ -104,8 +132,13 @@ impl ContainerBuilder {
             [one] => one.clone(),
             all => WaitFor::All(all.to_vec()),
         };
+        let logs_matter = condition.walk().iter().any(|c| matches!(c, WaitFor::Log(_)));
+        let since = match again && logs_matter {
+            true => container.current_run_since().await?,
+            false => None,
+        };
         match container
-            .wait_for(&condition, begun + self.startup_timeout, None)
+            .wait_for(&condition, begun + self.startup_timeout, since.as_deref())
             .await
         {
             Ok(()) => Ok(()),
@@ -127,15 +160,22 @@ async fn create(
         ..Default::default()
     };
     let created = engine.docker().create_container(Some(options), body.clone());
-    match tokio::time::timeout(limit, created).await {
-        Err(_) => {
-            remove_late_create(engine, name);
-            Err(Error::Timeout {
-                operation: "create",
-                resource: resource.to_string(),
-                after: limit,
-            })
-        }
+    // Until the engine answers, no guard holds what it may be creating: if
+    // this future is dropped (a caller's timeout, a group's cancelled
+    // replacement) or times out, the container is removed by its name.
+    let mut pending = PendingCreate {
+        engine,
+        name,
+        answered: false,
+    };
+    let answer = tokio::time::timeout(limit, created).await;
+    pending.answered = answer.is_ok();
+    match answer {
+        Err(_) => Err(Error::Timeout {
+            operation: "create",
+            resource: resource.to_string(),
+            after: limit,
+        }),
         Ok(Ok(created)) => Ok(Some(created.id)),
         Ok(Err(err)) if is_missing_image(&err) => Ok(None),
         Ok(Err(err)) => Err(Error::engine("create", resource, err)),
@@ -153,9 +193,24 @@ fn is_missing_image(err: &bollard::errors::Error) -> bool {
     }
 }
 
-/// A create that timed out may still finish in the engine, leaving a container
-/// no guard holds: remove it by its name, now and once more when a late create
-/// would have landed.
+/// A create request the engine has not answered yet.
+struct PendingCreate<'a> {
+    engine: &'a Engine,
+    name: &'a str,
+    answered: bool,
+}
+
+impl Drop for PendingCreate<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            remove_late_create(self.engine, self.name);
+        }
+    }
+}
+
+/// A create that timed out or was abandoned may still finish in the engine,
+/// leaving a container no guard holds: remove it by its name, now and once
+/// more when a late create would have landed.
 fn remove_late_create(engine: &Engine, name: &str) {
     let name = name.to_string();
     crate::worker::submit(
