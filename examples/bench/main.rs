@@ -99,6 +99,7 @@ async fn main() -> dockhand::Result<()> {
     containers::exec(&bench).await?;
     waits::detect(&bench).await?;
     events::event_latency(&bench).await?;
+    events::replica_replace(&bench).await?;
     containers::build_cached(&bench).await?;
     databases::postgres(&bench).await?;
     databases::mariadb_isolation(&bench).await?;

@@ -104,7 +104,12 @@ pub async fn create_start(raw: &Docker, body: ContainerCreateBody) -> String {
 }
 
 pub async fn start_ready(raw: &Docker, image: &str) -> String {
-    let id = create_start(raw, body(image, &READY_CMD, None)).await;
+    start_ready_with(raw, body(image, &READY_CMD, None)).await
+}
+
+/// The ready-line start of any request (one on a network, say).
+pub async fn start_ready_with(raw: &Docker, body: ContainerCreateBody) -> String {
+    let id = create_start(raw, body).await;
     let options = LogsOptions {
         follow: true,
         stdout: true,
@@ -217,4 +222,22 @@ pub async fn remove(raw: &Docker, id: &str) {
         ..Default::default()
     };
     raw.remove_container(id, Some(options)).await.expect("remove");
+}
+
+/// A ready-line container on `network` under `alias`.
+pub fn on_network(image: &str, network: &str, alias: &str) -> ContainerCreateBody {
+    let endpoint = bollard::models::EndpointSettings {
+        aliases: Some(vec![alias.to_string()]),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        host_config: Some(HostConfig {
+            network_mode: Some(network.to_string()),
+            ..Default::default()
+        }),
+        networking_config: Some(bollard::models::NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(network.to_string(), endpoint)])),
+        }),
+        ..body(image, &READY_CMD, None)
+    }
 }

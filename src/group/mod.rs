@@ -164,6 +164,9 @@ struct Slot {
     ready: bool,
     /// Stopped by the group (desired stopped), not dead.
     held_stopped: bool,
+    /// Killed through the engine (`docker kill`, `rm -f`): a fault from
+    /// outside, not a crash of its own, so no backoff.
+    killed: bool,
     since: Instant,
 }
 

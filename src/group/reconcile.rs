@@ -128,49 +128,14 @@ enum Seen {
 
 impl Shared {
     /// One reconcile. `automatic` respects the crash backoff (a manual call
-    /// acts at once).
-    // Vacating a slot is the action itself, not a pattern guard to fold in.
-    #[allow(clippy::collapsible_match)]
+    /// acts at once). Dead and extra replicas are removed while their
+    /// replacements are created: an exited container no longer holds its
+    /// alias.
     pub(super) async fn reconcile(self: &Arc<Self>, automatic: bool) -> Result<Reconciled> {
         let _turn = self.turn.lock().await;
         let desired = self.desired();
         let mut report = Reconciled::default();
-        let slots = self.slots();
-        let seen = join_all(slots.values().map(|s| seen(&s.container))).await;
-        for ((index, slot), seen) in slots.iter().zip(seen) {
-            let index = *index;
-            match (seen?, desired.status) {
-                (Seen::Gone, _) => {
-                    // Removed behind the group's back (unless its destroy
-                    // event was handled first, which vacated the slot).
-                    if self.vacate(index).is_some() {
-                        self.note_crash(index, slot.since);
-                        self.announce(index, &slot.container, Change::Removed);
-                    }
-                }
-                (Seen::Down, DesiredStatus::Running) if slot.held_stopped => {
-                    self.start_again(index, slot, &mut report).await?;
-                }
-                (Seen::Down, DesiredStatus::Running) => {
-                    if self.vacate(index).is_some() {
-                        self.note_crash(index, slot.since);
-                        self.remove(index, &slot.container, &mut report).await?;
-                    }
-                }
-                (Seen::Alive, DesiredStatus::Stopped) => {
-                    self.mark(index, |s| s.held_stopped = true);
-                    slot.container.stop().await?;
-                    self.mark(index, |s| s.ready = false);
-                    self.record(&mut report, Change::Stopped, index, &slot.container);
-                }
-                _ => {}
-            }
-        }
-        for (index, slot) in slots.iter().rev().filter(|(i, _)| **i >= desired.count) {
-            if self.vacate(*index).is_some() {
-                self.remove(*index, &slot.container, &mut report).await?;
-            }
-        }
+        let doomed = self.survey(desired, &mut report).await?;
         let now = Instant::now();
         let held = self.slots();
         let mut missing = Vec::new();
@@ -181,26 +146,21 @@ impl Shared {
             }
         }
         let running = desired.status == DesiredStatus::Running;
-        let made = join_all(missing.iter().map(|i| self.create(*i, running))).await;
+        let removals = join_all(doomed.iter().map(|(_, slot)| slot.container.remove_shared()));
+        let creations = join_all(missing.iter().map(|i| self.create(*i, running)));
+        let (removed, made) = tokio::join!(removals, creations);
         let mut first_error = None;
+        for ((index, slot), removed) in doomed.iter().zip(removed) {
+            match removed {
+                Ok(()) => self.record(&mut report, Change::Removed, *index, &slot.container),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
         for (index, made) in missing.into_iter().zip(made) {
             match made {
-                Ok(container) => {
-                    let container = Arc::new(container);
-                    self.record(&mut report, Change::Created, index, &container);
-                    if running {
-                        self.record(&mut report, Change::Started, index, &container);
-                    }
-                    self.slots.lock().unwrap_or_else(|e| e.into_inner()).insert(
-                        index,
-                        Slot {
-                            container,
-                            ready: running,
-                            held_stopped: !running,
-                            since: Instant::now(),
-                        },
-                    );
-                }
+                Ok(container) => self.hold(index, container, running, &mut report),
                 Err(err) => {
                     let retry_at = self.note_crash(index, Instant::now());
                     report.retry_at = Some(report.retry_at.map_or(retry_at, |r| r.min(retry_at)));
@@ -212,11 +172,72 @@ impl Shared {
         match first_error {
             Some(err) if !automatic => Err(err),
             Some(err) => {
-                tracing::warn!(group = %self.name, %err, "a replica failed to start; retrying after a backoff");
+                tracing::warn!(group = %self.name, %err, "a replica failed to start or go; retrying after a backoff");
                 Ok(report)
             }
             None => Ok(report),
         }
+    }
+
+    /// Looks at every replica the group holds and does what needs no new
+    /// container (start again, stop); returns the replicas to remove (dead
+    /// ones, and those above the count, highest first), already out of the
+    /// slots so their deaths are not taken for crashes.
+    async fn survey(&self, desired: super::Desired, report: &mut Reconciled) -> Result<Vec<(usize, Slot)>> {
+        let slots = self.slots();
+        let seen = join_all(slots.values().map(|s| seen(&s.container))).await;
+        let mut doomed = Vec::new();
+        for ((&index, slot), seen) in slots.iter().zip(seen) {
+            match (seen?, desired.status) {
+                // Removed behind the group's back (unless its destroy event
+                // was handled first, which vacated the slot).
+                (Seen::Gone, _) => self.vanished(index),
+                (Seen::Down, DesiredStatus::Running) if slot.held_stopped => {
+                    self.start_again(index, slot, report).await?;
+                }
+                (Seen::Down, DesiredStatus::Running) => {
+                    if let Some(vacated) = self.vacate(index) {
+                        if !vacated.killed {
+                            self.note_crash(index, slot.since);
+                        }
+                        doomed.push((index, vacated));
+                    }
+                }
+                (Seen::Alive, DesiredStatus::Stopped) => {
+                    self.mark(index, |s| s.held_stopped = true);
+                    slot.container.stop().await?;
+                    self.mark(index, |s| s.ready = false);
+                    self.record(report, Change::Stopped, index, &slot.container);
+                }
+                _ => {}
+            }
+        }
+        for &index in slots.keys().rev().filter(|i| **i >= desired.count) {
+            if let Some(vacated) = self.vacate(index) {
+                doomed.push((index, vacated));
+            }
+        }
+        Ok(doomed)
+    }
+
+    /// Takes a new replica into its slot and reports it.
+    fn hold(&self, index: usize, container: Container, running: bool, report: &mut Reconciled) {
+        let container = Arc::new(container);
+        self.record(report, Change::Created, index, &container);
+        if running {
+            self.record(report, Change::Started, index, &container);
+        }
+        let slot = Slot {
+            container,
+            ready: running,
+            held_stopped: !running,
+            killed: false,
+            since: Instant::now(),
+        };
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(index, slot);
     }
 
     /// Creates replica `index` from the template (and starts it, waiting for
@@ -256,20 +277,19 @@ impl Shared {
         Ok(())
     }
 
-    /// Removes a replica already taken out of the slots (so its death is not
-    /// mistaken for a crash).
-    async fn remove(&self, index: usize, container: &Container, report: &mut Reconciled) -> Result<()> {
-        container.remove_shared().await?;
-        self.record(report, Change::Removed, index, container);
-        Ok(())
-    }
-
     fn record(&self, report: &mut Reconciled, change: Change, index: usize, container: &Container) {
         report.push(change.clone(), index, container);
         self.announce(index, container, change);
     }
 
-    pub(super) fn vacate(&self, index: usize) -> Option<Slot> {
+    /// A replica removed from outside: out of its slot, and said so once.
+    pub(super) fn vanished(&self, index: usize) {
+        if let Some(slot) = self.vacate(index) {
+            self.announce(index, &slot.container, Change::Removed);
+        }
+    }
+
+    fn vacate(&self, index: usize) -> Option<Slot> {
         self.slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -298,7 +318,7 @@ impl Shared {
 
     /// Counts a replica's death after `since`: the first replacement is
     /// immediate, each quick crash after it doubles the wait, up to the limit.
-    pub(super) fn note_crash(&self, index: usize, since: Instant) -> Instant {
+    fn note_crash(&self, index: usize, since: Instant) -> Instant {
         let mut crashes = self.crashes.lock().unwrap_or_else(|e| e.into_inner());
         let entry = crashes.entry(index).or_default();
         entry.count = if since.elapsed() < CRASH_WINDOW {

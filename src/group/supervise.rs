@@ -30,6 +30,7 @@ fn open(shared: &Shared, since: Option<SystemTime>) -> Result<EventStream> {
         .events()
         .kind(ObjectKind::Container)
         .label(labels::GROUP, shared.name.clone())
+        .action("kill")
         .action("die")
         .action("destroy")
         .action("oom");
@@ -97,6 +98,10 @@ impl Shared {
             return false; // removed by the group itself, or not ours
         };
         match event.verb() {
+            "kill" => {
+                self.mark(index, |s| s.killed = true);
+                false
+            }
             "die" if slot.held_stopped => false,
             "die" | "oom" => {
                 self.mark(index, |s| s.ready = false);
@@ -107,10 +112,7 @@ impl Shared {
                 true
             }
             "destroy" => {
-                if self.vacate(index).is_some() {
-                    self.note_crash(index, slot.since);
-                    self.announce(index, &slot.container, Change::Removed);
-                }
+                self.vanished(index);
                 true
             }
             _ => false,
