@@ -276,7 +276,6 @@ impl BuildContext {
         );
         let mut last_lines: VecDeque<String> = VecDeque::new();
         let mut step: Option<String> = None;
-        let mut id: Option<String> = None;
         let fail = |message: String, step: Option<String>, lines: &VecDeque<String>| Error::BuildFailed {
             image: tag.to_string(),
             step,
@@ -304,19 +303,15 @@ impl BuildContext {
                 let message = detail.message.unwrap_or_else(|| "unknown build error".into());
                 return Err(fail(message, step, &last_lines));
             }
-            if let Some(image) = event.aux {
-                id = image.id.or(id);
-            }
         }
-        match id {
-            Some(id) => Ok(id),
-            None => engine
-                .docker()
-                .inspect_image(tag)
-                .await
-                .map_err(|e| Error::engine("inspect built image", tag, e))
-                .map(|i| i.id.unwrap_or_default()),
-        }
+        // The id is asked of the engine by tag rather than read from the
+        // stream's `aux`, whose type changes with bollard's `buildkit` feature.
+        engine
+            .docker()
+            .inspect_image(tag)
+            .await
+            .map_err(|e| Error::engine("inspect built image", tag, e))
+            .map(|i| i.id.unwrap_or_default())
     }
 }
 

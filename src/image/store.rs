@@ -46,12 +46,12 @@ impl Engine {
     pub async fn inspect_image(&self, reference: &str) -> Result<ImageInfo> {
         match self.docker().inspect_image(reference).await {
             Ok(image) => Ok(ImageInfo {
+                created: created_text(&image),
                 id: image.id.unwrap_or_default(),
                 tags: image.repo_tags.unwrap_or_default(),
                 digests: image.repo_digests.unwrap_or_default(),
                 labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
                 size: image.size.unwrap_or_default(),
-                created: image.created.unwrap_or_default(),
             }),
             Err(e) if status_of(&e) == Some(404) => Err(Error::ImageNotFound {
                 image: reference.into(),
@@ -124,4 +124,15 @@ impl Engine {
             Err(e) => Err(Error::engine("inspect", format!("image {reference}"), e)),
         }
     }
+}
+
+/// The image's creation time as the engine wrote it (RFC 3339). bollard's
+/// type for it depends on which of its optional features the user's build
+/// turned on (`time`, `chrono`, or a plain string), so it is read through the
+/// field's own serialisation, which is RFC 3339 text in every case.
+fn created_text(image: &bollard::models::ImageInspect) -> String {
+    serde_json::to_value(image)
+        .ok()
+        .and_then(|v| v.get("Created").and_then(|c| c.as_str()).map(str::to_string))
+        .unwrap_or_default()
 }
