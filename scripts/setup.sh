@@ -31,8 +31,10 @@ fi
 # The database fixtures start from a Debian made with debootstrap. The registry
 # tests run the distribution's registry on loopback, with htpasswd for auth. The
 # NATS fixture copies the distribution's nats-server onto the Debian base. The
-# engine-fault tests put socat in front of the engine's socket and cut it.
-for pkg in busybox-static debootstrap docker-registry apache2-utils nats-server socat; do
+# engine-fault tests put socat in front of the engine's socket and cut it. The
+# remote-engine tests make certificates with openssl and serve TLS in front of
+# the engine with stunnel.
+for pkg in busybox-static debootstrap docker-registry apache2-utils nats-server socat openssl stunnel4; do
   if ! dpkg -s "$pkg" >/dev/null 2>&1; then
     echo "setup: installing $pkg"
     apt_install "$pkg"

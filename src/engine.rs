@@ -5,20 +5,17 @@
 //! runtimes of many `#[tokio::test]`s in turn; no request outlives the runtime that
 //! polls it.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::{Docker, API_DEFAULT_VERSION};
+use bollard::Docker;
 use tokio::sync::OnceCell;
 
+use crate::endpoint::{self, EngineConfig, Wanted};
 use crate::error::{Error, Result};
 
 /// How long one endpoint may take to answer a ping before the next is tried.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
-/// Per-request timeout of the engine client: how long the engine may take to
-/// send response headers (a streaming body may run longer).
-const REQUEST_TIMEOUT_SECS: u64 = 120;
 
 /// Which engine answers.
 ///
@@ -66,6 +63,9 @@ struct Inner {
     version: String,
     api_version: String,
     host: String,
+    /// On this machine (a unix socket, or TCP on loopback): published ports
+    /// bind to 127.0.0.1. A remote engine binds them where this host reaches.
+    local: bool,
     /// Whether this host reaches the containers' own addresses: the engine
     /// runs on this kernel (not in a VM) and not rootless (whose containers
     /// live in a network namespace of their own).
@@ -85,9 +85,13 @@ impl std::fmt::Debug for Engine {
 static DEFAULT: OnceCell<Engine> = OnceCell::const_new();
 
 impl Engine {
-    /// The process-wide engine: `DOCKER_HOST` when set (and only it), otherwise
-    /// the first of the default sockets that answers. Connected once; a failure is
-    /// not cached, so a later call tries again.
+    /// The process-wide engine, found as the `docker` CLI finds it:
+    /// `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`) when
+    /// set, and only it; else the context `DOCKER_CONTEXT` or the docker
+    /// config's `currentContext` names; else the first default socket that
+    /// answers. `DOCKHAND_HOST` (or `TESTCONTAINERS_HOST_OVERRIDE`) names the
+    /// host to reach published ports on. Connected once; a failure is not
+    /// cached, so a later call tries again.
     ///
     /// ```no_run
     /// # async fn demo() -> dockhand::Result<()> {
@@ -98,12 +102,22 @@ impl Engine {
     pub async fn connect() -> Result<Engine> {
         DEFAULT
             .get_or_try_init(|| async {
-                let candidates = candidates(
-                    std::env::var("DOCKER_HOST").ok().as_deref(),
-                    std::env::var("XDG_RUNTIME_DIR").ok().as_deref(),
-                    std::env::var("HOME").ok().as_deref(),
-                );
-                Engine::connect_first(&candidates).await
+                match endpoint::from_env(&|name| std::env::var(name).ok())? {
+                    Wanted::One(config) => Engine::connect_first(&[config]).await,
+                    Wanted::Defaults { host } => {
+                        let configs: Vec<EngineConfig> = candidates(
+                            std::env::var("XDG_RUNTIME_DIR").ok().as_deref(),
+                            std::env::var("HOME").ok().as_deref(),
+                        )
+                        .into_iter()
+                        .map(|endpoint| match &host {
+                            Some(host) => EngineConfig::new(endpoint).host(host.clone()),
+                            None => EngineConfig::new(endpoint),
+                        })
+                        .collect();
+                        Engine::connect_first(&configs).await
+                    }
+                }
             })
             .await
             .cloned()
@@ -118,18 +132,33 @@ impl Engine {
     /// # Ok(()) }
     /// ```
     pub async fn connect_to(endpoint: &str) -> Result<Engine> {
-        Engine::connect_first(&[endpoint.to_string()]).await
+        Engine::connect_with(EngineConfig::new(endpoint)).await
     }
 
-    async fn connect_first(candidates: &[String]) -> Result<Engine> {
+    /// Connects to the engine `config` describes (an endpoint with TLS, a
+    /// context, a host override), bypassing the process-wide default. An
+    /// engine that does not answer, or refuses the certificate, is an
+    /// [`Error::EngineUnavailable`] within about a second.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let config = dockhand::EngineConfig::new("tcp://127.0.0.1:2376").tls_dir("/tmp/certs")?;
+    /// let engine = dockhand::Engine::connect_with(config).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with(config: EngineConfig) -> Result<Engine> {
+        Engine::connect_first(&[config]).await
+    }
+
+    async fn connect_first(candidates: &[EngineConfig]) -> Result<Engine> {
         let mut tried = Vec::new();
-        for endpoint in candidates {
-            match try_endpoint(endpoint).await {
+        for config in candidates {
+            match try_endpoint(config).await {
                 Ok(engine) => {
-                    tracing::debug!(endpoint = %endpoint, kind = %engine.kind(), version = %engine.version(), "connected to engine");
+                    tracing::debug!(endpoint = %config.endpoint, kind = %engine.kind(), version = %engine.version(), "connected to engine");
                     return Ok(engine);
                 }
-                Err(why) => tried.push(format!("{endpoint} ({why})")),
+                Err(why) => tried.push(format!("{} ({why})", config.describe())),
             }
         }
         Err(Error::EngineUnavailable {
@@ -199,97 +228,95 @@ impl Engine {
         &self.inner.docker
     }
 
+    /// Whether the engine runs on this machine (a unix socket, or TCP on a
+    /// loopback address). Only then do published ports bind to 127.0.0.1 by
+    /// default; a remote engine binds them on all its addresses, so that
+    /// this host can reach them at [`host`](Self::host).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// assert!(dockhand::Engine::connect().await?.is_local());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_local(&self) -> bool {
+        self.inner.local
+    }
+
     /// Whether a connect to a container's own address is meaningful here.
     pub(crate) fn reaches_containers(&self) -> bool {
         self.inner.reaches_containers
     }
 }
 
-/// Where to look for an engine, in order. `DOCKER_HOST` alone when set: a user
-/// who names an engine does not want another one used behind their back.
-pub(crate) fn candidates(
-    docker_host: Option<&str>,
-    xdg_runtime_dir: Option<&str>,
-    home: Option<&str>,
-) -> Vec<String> {
-    if let Some(host) = docker_host.filter(|h| !h.trim().is_empty()) {
-        return vec![host.trim().to_string()];
-    }
+/// The default places to look for an engine, in order.
+pub(crate) fn candidates(xdg_runtime_dir: Option<&str>, home: Option<&str>) -> Vec<String> {
     let mut out = vec!["unix:///var/run/docker.sock".to_string()];
     if let Some(dir) = xdg_runtime_dir {
         out.push(format!("unix://{dir}/docker.sock"));
     }
     if let Some(home) = home {
         out.push(format!("unix://{home}/.docker/run/docker.sock"));
+        out.push(format!("unix://{home}/.colima/default/docker.sock"));
+        out.push(format!("unix://{home}/.orbstack/run/docker.sock"));
     }
     out.push("unix:///run/podman/podman.sock".to_string());
     if let Some(dir) = xdg_runtime_dir {
         out.push(format!("unix://{dir}/podman/podman.sock"));
     }
+    if let Some(home) = home {
+        out.push(format!(
+            "unix://{home}/.local/share/containers/podman/machine/podman.sock"
+        ));
+    }
     out
-}
-
-/// A fresh client for `endpoint`, without a round trip. The cleanup worker uses it
-/// to get a connection of its own.
-pub(crate) fn client_for(endpoint: &str) -> std::result::Result<Docker, String> {
-    if let Some(path) = endpoint.strip_prefix("unix://") {
-        if !Path::new(path).exists() {
-            return Err("no such socket".into());
-        }
-        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(|e| e.to_string())
-    } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
-        Docker::connect_with_http(endpoint, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
-            .map_err(|e| e.to_string())
-    } else {
-        Err("unsupported scheme: use unix:// or tcp://".into())
-    }
-}
-
-/// The host published ports are reached on, for an endpoint.
-pub(crate) fn host_of(endpoint: &str) -> String {
-    match endpoint
-        .strip_prefix("tcp://")
-        .or_else(|| endpoint.strip_prefix("http://"))
-    {
-        Some(rest) => {
-            let authority = rest.split('/').next().unwrap_or(rest);
-            let host = match authority.rsplit_once(':') {
-                Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-                _ => authority,
-            };
-            host.trim_start_matches('[').trim_end_matches(']').to_string()
-        }
-        None => "127.0.0.1".into(),
-    }
 }
 
 /// A rootful engine on this very kernel: its bridge is one of this host's
 /// interfaces. A VM (Docker Desktop, colima) reports another kernel; a rootless
 /// engine listens under the user's runtime directory.
 fn reaches_containers(endpoint: &str, engine_kernel: Option<&str>) -> bool {
-    let Some(path) = endpoint.strip_prefix("unix://") else {
+    if !endpoint::is_local(endpoint) {
         return false;
-    };
+    }
     let here = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let path = endpoint.strip_prefix("unix://").unwrap_or_default();
     let rootless = path.starts_with("/run/user/") || path.contains("/.docker/run/");
     !rootless && engine_kernel.is_some_and(|k| !k.is_empty() && k == here.trim())
 }
 
-async fn try_endpoint(endpoint: &str) -> std::result::Result<Engine, String> {
-    let docker = client_for(endpoint)?;
+/// An error and what caused it, down to the root (a refused certificate
+/// hides several layers below "client error (Connect)").
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+async fn try_endpoint(config: &EngineConfig) -> std::result::Result<Engine, String> {
+    let endpoint = config.endpoint.as_str();
+    let docker = endpoint::client(endpoint, config.tls.as_ref())?;
     let docker = tokio::time::timeout(PING_TIMEOUT, docker.negotiate_version())
         .await
         .map_err(|_| format!("no answer within {PING_TIMEOUT:?}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     let version = tokio::time::timeout(PING_TIMEOUT, docker.version())
         .await
         .map_err(|_| format!("no answer within {PING_TIMEOUT:?}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     let podman = version
         .components
         .iter()
         .flatten()
         .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+    endpoint::remember(config);
     Ok(Engine {
         inner: Arc::new(Inner {
             docker,
@@ -301,7 +328,8 @@ async fn try_endpoint(endpoint: &str) -> std::result::Result<Engine, String> {
             },
             version: version.version.unwrap_or_default(),
             api_version: version.api_version.unwrap_or_default(),
-            host: host_of(endpoint),
+            host: config.reach_host(),
+            local: endpoint::is_local(endpoint),
             reaches_containers: reaches_containers(endpoint, version.kernel_version.as_deref()),
         }),
     })
@@ -312,35 +340,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_host_alone_when_set() {
-        assert_eq!(
-            candidates(Some("tcp://10.0.0.5:2375"), Some("/run/user/1000"), None),
-            vec!["tcp://10.0.0.5:2375"]
-        );
-    }
-
-    #[test]
     fn default_order_is_rootful_rootless_desktop_podman() {
-        let c = candidates(None, Some("/run/user/1000"), Some("/home/u"));
+        let c = candidates(Some("/run/user/1000"), Some("/home/u"));
         assert_eq!(
             c,
             vec![
                 "unix:///var/run/docker.sock",
                 "unix:///run/user/1000/docker.sock",
                 "unix:///home/u/.docker/run/docker.sock",
+                "unix:///home/u/.colima/default/docker.sock",
+                "unix:///home/u/.orbstack/run/docker.sock",
                 "unix:///run/podman/podman.sock",
                 "unix:///run/user/1000/podman/podman.sock",
+                "unix:///home/u/.local/share/containers/podman/machine/podman.sock",
             ]
         );
-        assert_eq!(candidates(Some("  "), None, None).len(), 2);
-    }
-
-    #[test]
-    fn host_comes_from_tcp_endpoint() {
-        assert_eq!(host_of("unix:///var/run/docker.sock"), "127.0.0.1");
-        assert_eq!(host_of("tcp://192.0.2.7:2375"), "192.0.2.7");
-        assert_eq!(host_of("tcp://docker.internal:2376/"), "docker.internal");
-        assert_eq!(host_of("tcp://[::1]:2375"), "::1");
+        assert_eq!(candidates(None, None).len(), 2);
     }
 
     #[test]
@@ -354,15 +369,7 @@ mod tests {
         ));
         assert!(!reaches_containers("unix:///run/user/1000/docker.sock", here));
         assert!(!reaches_containers("tcp://10.0.0.5:2375", here));
+        assert!(reaches_containers("tcp://127.0.0.1:2376", here));
         assert!(!reaches_containers("unix:///var/run/docker.sock", None));
-    }
-
-    #[test]
-    fn missing_socket_is_named() {
-        assert_eq!(
-            client_for("unix:///definitely/not/here.sock").unwrap_err(),
-            "no such socket"
-        );
-        assert!(client_for("ftp://x").unwrap_err().contains("unsupported"));
     }
 }

@@ -37,6 +37,7 @@
 mod archive;
 mod config;
 mod container;
+mod endpoint;
 mod engine;
 mod error;
 mod events;
@@ -65,6 +66,7 @@ mod worker;
 
 pub use bollard;
 pub use container::{Container, ContainerBuilder, Healthcheck, RestartPolicy};
+pub use endpoint::EngineConfig;
 pub use engine::{Engine, EngineKind};
 pub use error::{Error, NotReady, NotReadyReason, Result};
 pub use events::{Event, EventStream, EventsBuilder};

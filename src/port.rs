@@ -100,7 +100,9 @@ impl fmt::Display for Port {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Publish {
     pub port: Port,
-    pub host_ip: String,
+    /// `None`: the engine's default, 127.0.0.1 on a local engine and every
+    /// address on a remote one.
+    pub host_ip: Option<String>,
     pub host_port: Option<u16>,
 }
 

@@ -63,7 +63,7 @@ pub fn cleanup_on_signals() -> Result<()> {
 /// objects on, except those a guard kept or `DOCKHAND_KEEP` marked.
 pub(crate) async fn remove_session() {
     for endpoint in session::owning_endpoints() {
-        let Ok(docker) = crate::engine::client_for(&endpoint) else {
+        let Ok(docker) = crate::endpoint::client_for(&endpoint) else {
             continue;
         };
         let mut doomed = Vec::new();

@@ -22,6 +22,8 @@ use crate::remove::ObjectKind;
 /// Marks a process as a watcher, with the session it cleans up after.
 pub(crate) const ENV_SESSION: &str = "DOCKHAND_WATCHER_SESSION";
 const ENV_ENDPOINT: &str = "DOCKHAND_WATCHER_ENDPOINT";
+/// The TLS files of the endpoint (`ca`, `cert`, `key`, one a line), when it has them.
+const ENV_TLS: &str = "DOCKHAND_WATCHER_TLS";
 /// A test filter that matches nothing: if the start-up hook somehow did not run,
 /// libtest starts, runs no test and exits.
 const NO_TEST_FILTER: &str = "dockhand-watcher-process-runs-no-tests";
@@ -69,10 +71,16 @@ fn enabled() -> bool {
 
 fn spawn(endpoint: &str, session: &str) -> std::io::Result<ChildStdin> {
     let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args([NO_TEST_FILTER, "--exact"])
         .env(ENV_SESSION, session)
-        .env(ENV_ENDPOINT, endpoint)
+        .env(ENV_ENDPOINT, endpoint);
+    // An engine reached over TLS: the watcher needs the same certificates.
+    if let Some(tls) = crate::endpoint::tls_env(endpoint) {
+        command.env(ENV_TLS, tls);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         // A watcher holding the test's output open would make test runners wait
         // for it (nextest reports it as a leak).
@@ -99,6 +107,9 @@ pub(crate) fn spare(endpoint: &str, id: &str) {
 pub(crate) fn run_and_exit() -> ! {
     let session = std::env::var(ENV_SESSION).unwrap_or_default();
     let endpoint = std::env::var(ENV_ENDPOINT).unwrap_or_default();
+    if let Ok(tls) = std::env::var(ENV_TLS) {
+        crate::endpoint::remember_tls_env(&endpoint, &tls);
+    }
     let mut spared = HashSet::new();
     // Blocks until the parent closes the pipe, which the kernel does when it dies.
     for line in std::io::stdin().lock().lines() {
@@ -126,7 +137,7 @@ fn clean_session(session: &str, endpoint: &str, spared: &HashSet<String>) {
     let deadline = std::time::Instant::now() + crate::remove::ENGINE_PATIENCE;
     runtime.block_on(async {
         loop {
-            let listed = match crate::engine::client_for(endpoint) {
+            let listed = match crate::endpoint::client_for(endpoint) {
                 Ok(docker) => list_session(&docker, session).await.map(|found| (docker, found)),
                 Err(_) => None,
             };

@@ -114,7 +114,7 @@ fn run(mut rx: mpsc::UnboundedReceiver<Work>, pending: Arc<Pending>) {
             };
             let client = match clients.get(&endpoint) {
                 Some(c) => Some(c.clone()),
-                None => match crate::engine::client_for(&endpoint) {
+                None => match crate::endpoint::client_for(&endpoint) {
                     Ok(c) => {
                         clients.insert(endpoint.clone(), c.clone());
                         Some(c)
@@ -160,7 +160,7 @@ fn release_all() {
 async fn client_when_back(endpoint: &str) -> Option<Docker> {
     let deadline = Instant::now() + crate::remove::ENGINE_PATIENCE;
     loop {
-        match crate::engine::client_for(endpoint) {
+        match crate::endpoint::client_for(endpoint) {
             Ok(client) => return Some(client),
             Err(err) if Instant::now() >= deadline => {
                 tracing::warn!(%endpoint, %err, "cleanup cannot reach the engine; the sweeper will finish");

@@ -77,7 +77,7 @@ fn docker_host_pointing_at_a_missing_socket() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("CHILD-ERROR: no container engine is reachable; tried: unix:///tmp/dockhand-missing.sock (no such socket)"),
+        stderr.contains("CHILD-ERROR: no container engine is reachable; tried: unix:///tmp/dockhand-missing.sock, from DOCKER_HOST (no such socket)"),
         "{stderr}"
     );
     // DOCKER_HOST alone is tried: no silent fallback to the default socket.

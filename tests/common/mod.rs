@@ -15,6 +15,7 @@ mod postgres_fixture;
 mod redis_fixture;
 
 pub mod registry;
+pub mod tls;
 
 pub use busybox_fixture::busybox;
 

@@ -16,6 +16,11 @@ use crate::units::{parse_cpus, parse_memory};
 use crate::volume::Mount;
 use crate::wait::WaitFor;
 
+/// Where a local engine binds published ports.
+const LOOPBACK: &str = "127.0.0.1";
+/// Where a remote engine binds them: this machine must reach them.
+pub(crate) const EVERY_ADDRESS: &str = "0.0.0.0";
+
 /// What the checks produced for the request.
 struct Checked {
     labels: HashMap<String, String>,
@@ -76,10 +81,14 @@ impl ContainerBuilder {
                     "port 0 cannot be exposed; give the port the service listens on".into(),
                 ));
             }
-            if p.host_ip.parse::<std::net::IpAddr>().is_err() {
+            if let Some(ip) = p
+                .host_ip
+                .as_deref()
+                .filter(|ip| ip.parse::<std::net::IpAddr>().is_err())
+            {
                 return Err(bad(format!(
-                    "host address {:?} for port {} is not an IP address",
-                    p.host_ip, p.port
+                    "host address {ip:?} for port {} is not an IP address",
+                    p.port
                 )));
             }
         }
@@ -124,6 +133,7 @@ impl ContainerBuilder {
 
     fn host_config(
         &self,
+        bind: &str,
         mounts: Vec<EngineMount>,
         memory: Option<i64>,
         nano_cpus: Option<i64>,
@@ -133,7 +143,7 @@ impl ContainerBuilder {
                 .iter()
                 .map(|p| {
                     let binding = PortBinding {
-                        host_ip: Some(p.host_ip.clone()),
+                        host_ip: Some(p.host_ip.clone().unwrap_or_else(|| bind.to_string())),
                         host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
                     };
                     (p.port.to_string(), Some(vec![binding]))
@@ -158,8 +168,15 @@ impl ContainerBuilder {
         }
     }
 
-    /// Checks the builder and produces the engine's create request.
+    /// Checks the builder and produces the engine's create request, for a
+    /// local engine.
     pub(crate) fn to_create_body(&self, name: &str) -> Result<ContainerCreateBody> {
+        self.to_create_body_binding(name, LOOPBACK)
+    }
+
+    /// The create request, ports published without an address of their own
+    /// bound to `bind`.
+    pub(crate) fn to_create_body_binding(&self, name: &str, bind: &str) -> Result<ContainerCreateBody> {
         let resource = format!("container {name} (image {:?})", self.image);
         let Checked {
             labels,
@@ -183,7 +200,7 @@ impl ContainerBuilder {
             labels: Some(labels),
             healthcheck: self.healthcheck.as_ref().map(Healthcheck::to_engine),
             stop_timeout: self.stop_timeout.map(|d| d.as_secs() as i64),
-            host_config: Some(self.host_config(mounts, memory, nano_cpus)),
+            host_config: Some(self.host_config(bind, mounts, memory, nano_cpus)),
             networking_config,
             ..Default::default()
         })
@@ -203,6 +220,19 @@ mod tests {
     use super::*;
     use crate::Container;
     use std::time::Duration;
+
+    #[test]
+    fn a_remote_engine_binds_default_ports_everywhere_and_keeps_explicit_ones() {
+        let body = Container::builder("busybox")
+            .expose(8080)
+            .publish_on(9090, "127.0.0.1", None)
+            .to_create_body_binding("c", EVERY_ADDRESS)
+            .unwrap();
+        let bindings = body.host_config.unwrap().port_bindings.unwrap();
+        let ip = |key: &str| bindings[key].as_ref().unwrap()[0].host_ip.clone();
+        assert_eq!(ip("8080/tcp").as_deref(), Some("0.0.0.0"));
+        assert_eq!(ip("9090/tcp").as_deref(), Some("127.0.0.1"));
+    }
 
     #[test]
     fn defaults_bind_loopback_and_stamp_labels() {

@@ -193,24 +193,26 @@ impl ContainerBuilder {
         self
     }
 
-    /// Publishes a container port on a random host port of 127.0.0.1. A bare
-    /// number is TCP; use [`Port::udp`] for UDP.
+    /// Publishes a container port on a random host port of 127.0.0.1 (on a
+    /// remote engine, of every address the engine's host has, so that this
+    /// machine reaches it). A bare number is TCP; use [`Port::udp`] for UDP.
     ///
     /// ```
     /// let b = dockhand::Container::builder("busybox").expose(8080).expose(dockhand::Port::udp(53));
     /// ```
     pub fn expose(self, port: impl Into<Port>) -> Self {
-        self.publish_on(port, "127.0.0.1", None)
+        self.publish(port.into(), None, None)
     }
 
-    /// Publishes a container port on a fixed host port of 127.0.0.1. Fixed ports
-    /// collide between parallel tests: prefer [`expose`](Self::expose).
+    /// Publishes a container port on a fixed host port of 127.0.0.1 (every
+    /// address on a remote engine). Fixed ports collide between parallel
+    /// tests: prefer [`expose`](Self::expose).
     ///
     /// ```
     /// let b = dockhand::Container::builder("busybox").expose_fixed(8080, 18080);
     /// ```
     pub fn expose_fixed(self, port: impl Into<Port>, host_port: u16) -> Self {
-        self.publish_on(port, "127.0.0.1", Some(host_port))
+        self.publish(port.into(), None, Some(host_port))
     }
 
     /// Publishes a container port on another host address (`0.0.0.0` makes it
@@ -220,16 +222,19 @@ impl ContainerBuilder {
     /// let b = dockhand::Container::builder("busybox").publish_on(8080, "0.0.0.0", None);
     /// ```
     pub fn publish_on(
-        mut self,
+        self,
         port: impl Into<Port>,
         host_ip: impl Into<String>,
         host_port: Option<u16>,
     ) -> Self {
-        let port = port.into();
+        self.publish(port.into(), Some(host_ip.into()), host_port)
+    }
+
+    fn publish(mut self, port: Port, host_ip: Option<String>, host_port: Option<u16>) -> Self {
         self.publish.retain(|p| p.port != port);
         self.publish.push(Publish {
             port,
-            host_ip: host_ip.into(),
+            host_ip,
             host_port,
         });
         self

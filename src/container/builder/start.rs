@@ -46,8 +46,11 @@ impl ContainerBuilder {
     /// startup clock began: after any pull, which is not the service's start.
     async fn create_guarded(&self) -> Result<(Container, Instant)> {
         let name = self.resolved_name();
-        let body = self.to_create_body(&name)?;
+        let mut body = self.to_create_body(&name)?;
         let engine = crate::owned::engine_for(self.engine.clone()).await?;
+        if !engine.is_local() {
+            body = self.to_create_body_binding(&name, super::create::EVERY_ADDRESS)?;
+        }
         let resource = format!("container {name} (image {})", self.image);
         if self.pull.policy == PullPolicy::Always {
             engine.pull_image(&self.image, &self.pull).await?;
