@@ -2,7 +2,8 @@
 //!
 //! | variable | effect |
 //! |---|---|
-//! | `DOCKHAND_KEEP=1` | keep every object instead of removing it (for debugging); such objects are labelled `dockhand.keep` and only `dockhand sweep --all` removes them |
+//! | `DOCKHAND_KEEP=1` | keep every object instead of removing it (for debugging); such objects are labelled `dockhand.keep` and only `dockhand sweep --kept` (or `--all`) removes them |
+//! | `DOCKHAND_KEEP=failed` | keep only what a test that panicked still held (its guards dropped during the panic), and print how to look inside; passing tests clean up as usual |
 //! | `DOCKHAND_WATCHER=0` | start no watcher process (leaks after a SIGKILL are then left to the sweeper) |
 //! | `DOCKHAND_SWEEP=0` | no background sweep of dead processes' objects on first use |
 
@@ -39,8 +40,15 @@ fn on(name: &str) -> Option<bool> {
 
 /// `DOCKHAND_KEEP`: every object is kept instead of removed.
 pub(crate) fn keep_all() -> bool {
-    static KEEP_ALL: Lazy<bool> = Lazy::new(|| on("DOCKHAND_KEEP").unwrap_or(false));
+    static KEEP_ALL: Lazy<bool> = Lazy::new(|| !keep_failed() && on("DOCKHAND_KEEP").unwrap_or(false));
     *KEEP_ALL
+}
+
+/// `DOCKHAND_KEEP=failed`: objects dropped while their thread panics are kept.
+pub(crate) fn keep_failed() -> bool {
+    static KEEP_FAILED: Lazy<bool> =
+        Lazy::new(|| std::env::var("DOCKHAND_KEEP").is_ok_and(|v| v.eq_ignore_ascii_case("failed")));
+    *KEEP_FAILED
 }
 
 /// `DOCKHAND_WATCHER`: on unless turned off.

@@ -32,7 +32,8 @@ pub const CREATED: &str = "dockhand.created";
 pub const PERSISTENT: &str = "dockhand.persistent";
 /// The content hash of a cached build's context and options.
 pub const CONTEXT_HASH: &str = "dockhand.context-hash";
-/// `true` on objects created while `DOCKHAND_KEEP` was set: sweeps leave them.
+/// `true` on objects created while `DOCKHAND_KEEP` was set, `failed` under
+/// `DOCKHAND_KEEP=failed`: sweeps leave them (but `--kept`).
 pub const KEEP: &str = "dockhand.keep";
 /// `on` when a watcher removes the object if its process is killed, `off` when
 /// none does (turned off, or the start-up hook did not run).
@@ -95,6 +96,9 @@ pub(crate) fn stamp(resource: &str, user: &HashMap<String, String>) -> Result<Ha
     labels.insert(WATCHER.into(), watched.into());
     if crate::config::keep_all() {
         labels.insert(KEEP.into(), "true".into());
+    } else if crate::config::keep_failed() {
+        // Only what a failed test held is left behind; sweeps leave it.
+        labels.insert(KEEP.into(), "failed".into());
     }
     Ok(labels)
 }

@@ -139,9 +139,18 @@ impl Owned {
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        if self.armed.load(Ordering::SeqCst) {
-            self.submit_removal();
+        if !self.armed.load(Ordering::SeqCst) {
+            return;
         }
+        if config::keep_failed() && std::thread::panicking() {
+            self.keep();
+            eprintln!(
+                "dockhand: keeping {} because its test failed (DOCKHAND_KEEP=failed); `dockhand sweep --kept` removes it",
+                self.describe()
+            );
+            return;
+        }
+        self.submit_removal();
     }
 }
 

@@ -65,7 +65,14 @@ pub(crate) fn begin_owning(engine: &Engine) {
             endpoint,
             Box::new(|docker| {
                 Box::pin(async move {
-                    match crate::sweep::sweep_on(&docker, false, Duration::from_secs(3600), false).await {
+                    match crate::sweep::sweep_on(
+                        &docker,
+                        crate::sweep::Mode::Orphans,
+                        Duration::from_secs(3600),
+                        false,
+                    )
+                    .await
+                    {
                         Ok(report) if !report.removed.is_empty() => {
                             tracing::info!(removed = report.removed.len(), "swept objects of dead processes")
                         }

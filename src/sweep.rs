@@ -28,6 +28,7 @@ use crate::remove::ObjectKind;
 pub struct Sweeper {
     dry_run: bool,
     everything: bool,
+    kept: bool,
     ttl: Duration,
     engine: Option<Engine>,
 }
@@ -37,6 +38,7 @@ impl Default for Sweeper {
         Sweeper {
             dry_run: false,
             everything: false,
+            kept: false,
             ttl: Duration::from_secs(3600),
             engine: None,
         }
@@ -89,6 +91,17 @@ impl Sweeper {
         self
     }
 
+    /// Also removes kept objects (`DOCKHAND_KEEP`, and what `DOCKHAND_KEEP=failed`
+    /// left of failed tests) whose owner is gone.
+    ///
+    /// ```
+    /// let s = dockhand::Sweeper::new().kept();
+    /// ```
+    pub fn kept(mut self) -> Self {
+        self.kept = true;
+        self
+    }
+
     /// How old an object from another host must be before it is removed.
     ///
     /// ```
@@ -122,13 +135,29 @@ impl Sweeper {
             Some(e) => e.clone(),
             None => Engine::connect().await?,
         };
-        sweep_on(engine.docker(), self.everything, self.ttl, self.dry_run).await
+        let mode = match (self.everything, self.kept) {
+            (true, _) => Mode::Everything,
+            (false, true) => Mode::Kept,
+            (false, false) => Mode::Orphans,
+        };
+        sweep_on(engine.docker(), mode, self.ttl, self.dry_run).await
     }
+}
+
+/// What a sweep removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Objects of owners that are gone, but kept ones.
+    Orphans,
+    /// Those, and kept ones whose owner is gone.
+    Kept,
+    /// Every managed object.
+    Everything,
 }
 
 pub(crate) async fn sweep_on(
     docker: &bollard::Docker,
-    everything: bool,
+    mode: Mode,
     ttl: Duration,
     dry_run: bool,
 ) -> Result<SweepReport> {
@@ -138,7 +167,7 @@ pub(crate) async fn sweep_on(
     let mut doomed = Vec::new();
     for kind in ObjectKind::ALL {
         for object in inventory::list_on(docker, kind, Scope::Managed, "").await? {
-            match verdict(&object, everything, here, now, ttl, labels::process_alive) {
+            match verdict(&object, mode, here, now, ttl, labels::process_alive) {
                 Verdict::Remove(why) => doomed.push((object, why)),
                 Verdict::Keep(why) => report.kept.push((object, why)),
             }
@@ -179,17 +208,26 @@ enum Verdict {
 
 fn verdict(
     object: &ManagedObject,
-    everything: bool,
+    mode: Mode,
     here: &str,
     now: u64,
     ttl: Duration,
     alive: impl Fn(u32, &str) -> bool,
 ) -> Verdict {
-    if everything {
+    if mode == Mode::Everything {
         return Verdict::Remove("removing everything on request".into());
     }
-    if object.labels.get(labels::KEEP).is_some_and(|v| v == "true") {
-        return Verdict::Keep("kept with DOCKHAND_KEEP".into());
+    match object.labels.get(labels::KEEP).map(String::as_str) {
+        Some("failed") if mode == Mode::Orphans => {
+            return Verdict::Keep(
+                "kept after its test failed (DOCKHAND_KEEP=failed; `dockhand sweep --kept` removes it)"
+                    .into(),
+            )
+        }
+        Some(_) if mode == Mode::Orphans => {
+            return Verdict::Keep("kept with DOCKHAND_KEEP (`dockhand sweep --kept` removes it)".into())
+        }
+        _ => {}
     }
     let age = object.created().map(|c| now.saturating_sub(c));
     let old = age.is_some_and(|a| a >= ttl.as_secs());
@@ -249,16 +287,16 @@ mod tests {
         ]);
         let alive = |pid: u32, start: &str| pid == 42 && start == "100";
         assert_eq!(
-            verdict(&o, false, "me", 0, HOUR, alive),
+            verdict(&o, Mode::Orphans, "me", 0, HOUR, alive),
             Verdict::Keep("owner pid 42 is alive".into())
         );
         let reused = |pid: u32, start: &str| pid == 42 && start == "999";
         assert_eq!(
-            verdict(&o, false, "me", 0, HOUR, reused),
+            verdict(&o, Mode::Orphans, "me", 0, HOUR, reused),
             Verdict::Remove("owner pid 42 is gone".into())
         );
         assert!(matches!(
-            verdict(&o, true, "me", 0, HOUR, alive),
+            verdict(&o, Mode::Everything, "me", 0, HOUR, alive),
             Verdict::Remove(_)
         ));
     }
@@ -272,11 +310,11 @@ mod tests {
         ]);
         let never = |_: u32, _: &str| false;
         assert!(matches!(
-            verdict(&o, false, "me", 1000 + 60, HOUR, never),
+            verdict(&o, Mode::Orphans, "me", 1000 + 60, HOUR, never),
             Verdict::Keep(_)
         ));
         assert!(matches!(
-            verdict(&o, false, "me", 1000 + 3600, HOUR, never),
+            verdict(&o, Mode::Orphans, "me", 1000 + 3600, HOUR, never),
             Verdict::Remove(_)
         ));
     }
@@ -290,12 +328,35 @@ mod tests {
         ]);
         let never = |_: u32, _: &str| false;
         assert!(matches!(
-            verdict(&o, false, "me", 0, HOUR, never),
+            verdict(&o, Mode::Orphans, "me", 0, HOUR, never),
             Verdict::Keep(_)
         ));
         assert!(matches!(
-            verdict(&o, true, "me", 0, HOUR, never),
+            verdict(&o, Mode::Everything, "me", 0, HOUR, never),
             Verdict::Remove(_)
+        ));
+    }
+
+    #[test]
+    fn kept_objects_go_with_kept_once_their_owner_is_gone() {
+        let o = |alive_pid: &str| {
+            object(&[
+                (labels::KEEP, "failed"),
+                (labels::OWNER_HOST, "me"),
+                (labels::OWNER_PID, alive_pid),
+            ])
+        };
+        let only_7 = |pid: u32, _: &str| pid == 7;
+        assert!(
+            matches!(verdict(&o("1"), Mode::Orphans, "me", 0, HOUR, only_7), Verdict::Keep(why) if why.contains("failed"))
+        );
+        assert!(matches!(
+            verdict(&o("1"), Mode::Kept, "me", 0, HOUR, only_7),
+            Verdict::Remove(_)
+        ));
+        assert!(matches!(
+            verdict(&o("7"), Mode::Kept, "me", 0, HOUR, only_7),
+            Verdict::Keep(_)
         ));
     }
 

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! dockhand ls [--json]                    managed objects: kind, owner, alive, watcher, age, image, ports
-//! dockhand sweep [--dry-run] [--all] [--json]
-//!                                         remove objects of dead processes (--all: every one)
+//! dockhand sweep [--dry-run] [--kept] [--all] [--json]
+//!                                         remove objects of dead processes (--kept: kept ones too; --all: every one)
 //! dockhand logs <container> [-f]          a container's logs (follow with -f)
 //! ```
 
@@ -24,7 +24,7 @@ macro_rules! out {
 }
 
 const USAGE: &str =
-    "usage: dockhand ls [--json] | sweep [--dry-run] [--all] [--json] | logs <container> [-f]";
+    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--all] [--json] | logs <container> [-f]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
     let flag = |f: &str| args.iter().any(|a| a == f);
     let result = match args.first().map(String::as_str) {
         Some("ls") => ls(flag("--json")).await,
-        Some("sweep") => sweep(flag("--dry-run"), flag("--all"), flag("--json")).await,
+        Some("sweep") => sweep(flag("--dry-run"), flag("--kept"), flag("--all"), flag("--json")).await,
         Some("logs") => match args.get(1).filter(|a| !a.starts_with('-')) {
             Some(id) => logs(id, flag("-f") || flag("--follow")).await,
             None => Err(USAGE.to_string()),
@@ -159,11 +159,14 @@ async fn ls(json: bool) -> Result<(), String> {
     Ok(())
 }
 
-async fn sweep(dry_run: bool, all: bool, json: bool) -> Result<(), String> {
+async fn sweep(dry_run: bool, kept: bool, all: bool, json: bool) -> Result<(), String> {
     // The CLI removes what it is asked to even if interrupted half-way.
     let mut sweeper = Sweeper::new().ttl(Duration::from_secs(3600));
     if dry_run {
         sweeper = sweeper.dry_run();
+    }
+    if kept {
+        sweeper = sweeper.kept();
     }
     if all {
         sweeper = sweeper.everything();

@@ -584,6 +584,12 @@ impl Drop for Container {
     fn drop(&mut self) {
         if self.owned.is_armed() && std::thread::panicking() {
             self.print_last_logs_blocking();
+            if switches::keep_failed() {
+                let name = self.name();
+                eprintln!(
+                    "dockhand: container {name} is kept for a look inside:\n  docker exec -it {name} sh\n  docker logs {name}\n  dockhand sweep --kept    # removes it, and everything else kept, when done"
+                );
+            }
         }
     }
 }
