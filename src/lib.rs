@@ -35,6 +35,7 @@
 #![warn(missing_debug_implementations)]
 
 mod archive;
+pub mod blocking;
 mod config;
 mod container;
 mod endpoint;
