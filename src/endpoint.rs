@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use bollard::{Docker, API_DEFAULT_VERSION};
+use bollard::{ClientVersion, Docker, API_DEFAULT_VERSION};
 use once_cell::sync::Lazy;
 use sha2::{Digest, Sha256};
 
@@ -344,10 +344,15 @@ pub(crate) fn client_for(endpoint: &str) -> std::result::Result<Docker, String> 
         .unwrap_or_else(|e| e.into_inner())
         .get(endpoint)
         .cloned();
-    client(endpoint, tls.as_ref())
+    client(endpoint, tls.as_ref(), API_DEFAULT_VERSION)
 }
 
-pub(crate) fn client(endpoint: &str, tls: Option<&TlsFiles>) -> std::result::Result<Docker, String> {
+/// A client speaking API `version` to `endpoint`.
+pub(crate) fn client(
+    endpoint: &str,
+    tls: Option<&TlsFiles>,
+    version: &ClientVersion,
+) -> std::result::Result<Docker, String> {
     if let Some(path) = endpoint.strip_prefix("unix://") {
         if !Path::new(path).exists() {
             return Err("no such socket".into());
@@ -362,7 +367,7 @@ pub(crate) fn client(endpoint: &str, tls: Option<&TlsFiles>) -> std::result::Res
         return Err("unsupported scheme: use unix://, tcp:// or https://".into());
     }
     match tls {
-        Some(tls) => tls_client(endpoint, tls),
+        Some(tls) => tls_client(endpoint, tls, version),
         None if endpoint.starts_with("https://") => {
             Err("https:// needs TLS material: set DOCKER_TLS_VERIFY and DOCKER_CERT_PATH".into())
         }
@@ -372,20 +377,28 @@ pub(crate) fn client(endpoint: &str, tls: Option<&TlsFiles>) -> std::result::Res
 }
 
 #[cfg(feature = "tls")]
-fn tls_client(endpoint: &str, tls: &TlsFiles) -> std::result::Result<Docker, String> {
+fn tls_client(
+    endpoint: &str,
+    tls: &TlsFiles,
+    version: &ClientVersion,
+) -> std::result::Result<Docker, String> {
     Docker::connect_with_ssl(
         endpoint,
         &tls.key,
         &tls.cert,
         &tls.ca,
         REQUEST_TIMEOUT_SECS,
-        API_DEFAULT_VERSION,
+        version,
     )
     .map_err(|e| format!("TLS with {}: {e}", tls.describe()))
 }
 
 #[cfg(not(feature = "tls"))]
-fn tls_client(_endpoint: &str, _tls: &TlsFiles) -> std::result::Result<Docker, String> {
+fn tls_client(
+    _endpoint: &str,
+    _tls: &TlsFiles,
+    _version: &ClientVersion,
+) -> std::result::Result<Docker, String> {
     Err("this engine wants TLS, and dockhand was built without its `tls` feature: add features = [\"tls\"] to the dockhand dependency".into())
 }
 

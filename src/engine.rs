@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 /// How long one endpoint may take to answer a ping before the next is tried.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long an engine that answered the ping may take to say its version.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Which engine answers.
 ///
@@ -284,6 +286,28 @@ fn reaches_containers(endpoint: &str, engine_kernel: Option<&str>) -> bool {
     !rootless && engine_kernel.is_some_and(|k| !k.is_empty() && k == here.trim())
 }
 
+/// The API version to speak: the engine's newest, or the client's if that
+/// is older (what bollard's own negotiation does, without its second call).
+fn negotiated(engine_api: Option<&str>) -> bollard::ClientVersion {
+    let ours = bollard::API_DEFAULT_VERSION;
+    let theirs = engine_api.and_then(|v| {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse::<usize>().ok()?, minor.parse::<usize>().ok()?))
+    });
+    match theirs {
+        Some((major, minor)) if (major, minor) < (ours.major_version, ours.minor_version) => {
+            bollard::ClientVersion {
+                major_version: major,
+                minor_version: minor,
+            }
+        }
+        _ => bollard::ClientVersion {
+            major_version: ours.major_version,
+            minor_version: ours.minor_version,
+        },
+    }
+}
+
 /// An error and what caused it, down to the root (a refused certificate
 /// hides several layers below "client error (Connect)").
 fn with_causes(err: &dyn std::error::Error) -> String {
@@ -302,15 +326,20 @@ fn with_causes(err: &dyn std::error::Error) -> String {
 
 async fn try_endpoint(config: &EngineConfig) -> std::result::Result<Engine, String> {
     let endpoint = config.endpoint.as_str();
-    let docker = endpoint::client(endpoint, config.tls.as_ref())?;
-    let docker = tokio::time::timeout(PING_TIMEOUT, docker.negotiate_version())
+    let probe = endpoint::client(endpoint, config.tls.as_ref(), bollard::API_DEFAULT_VERSION)?;
+    // A ping answers in milliseconds wherever an engine listens, so a dead
+    // endpoint fails fast; the version call may take longer (Podman 4
+    // gathers its host's details for it, about 2 s), and is made only once.
+    tokio::time::timeout(PING_TIMEOUT, probe.ping())
         .await
         .map_err(|_| format!("no answer within {PING_TIMEOUT:?}"))?
         .map_err(|e| with_causes(&e))?;
-    let version = tokio::time::timeout(PING_TIMEOUT, docker.version())
+    let version = tokio::time::timeout(VERSION_TIMEOUT, probe.version())
         .await
-        .map_err(|_| format!("no answer within {PING_TIMEOUT:?}"))?
+        .map_err(|_| format!("no version within {VERSION_TIMEOUT:?}"))?
         .map_err(|e| with_causes(&e))?;
+    let speaks = negotiated(version.api_version.as_deref());
+    let docker = endpoint::client(endpoint, config.tls.as_ref(), &speaks)?;
     let podman = version
         .components
         .iter()
@@ -356,6 +385,19 @@ mod tests {
             ]
         );
         assert_eq!(candidates(None, None).len(), 2);
+    }
+
+    #[test]
+    fn the_older_of_the_two_api_versions_is_spoken() {
+        let v = |api: Option<&str>| {
+            let n = negotiated(api);
+            (n.major_version, n.minor_version)
+        };
+        let ours = (bollard::API_DEFAULT_VERSION.major_version, bollard::API_DEFAULT_VERSION.minor_version);
+        assert_eq!(v(Some("1.41")), (1, 41));
+        assert_eq!(v(Some("1.99")), ours);
+        assert_eq!(v(Some("nonsense")), ours);
+        assert_eq!(v(None), ours);
     }
 
     #[test]
