@@ -289,7 +289,8 @@ impl BuildContext {
             };
             if let Some(text) = event.stream.as_deref() {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                    if line.starts_with("Step ") {
+                    // Docker says "Step 2/3 : RUN ...", Podman "STEP 2/3: RUN ...".
+                    if line.starts_with("Step ") || line.starts_with("STEP ") {
                         step = Some(line.to_string());
                     }
                     tracing::debug!(target: "dockhand::image", image = tag, "{line}");
