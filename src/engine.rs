@@ -393,7 +393,10 @@ mod tests {
             let n = negotiated(api);
             (n.major_version, n.minor_version)
         };
-        let ours = (bollard::API_DEFAULT_VERSION.major_version, bollard::API_DEFAULT_VERSION.minor_version);
+        let ours = (
+            bollard::API_DEFAULT_VERSION.major_version,
+            bollard::API_DEFAULT_VERSION.minor_version,
+        );
         assert_eq!(v(Some("1.41")), (1, 41));
         assert_eq!(v(Some("1.99")), ours);
         assert_eq!(v(Some("nonsense")), ours);

@@ -14,8 +14,11 @@ const MIB: u64 = 1 << 20;
 #[tokio::test]
 async fn a_busy_container_shows_its_cpu() -> dockhand::Result<()> {
     let image = busybox().await?;
+    // Four burners ask for four CPUs: even on a loaded 2-core machine (CI
+    // runs this beside two CPU burners of its own) they get well over half
+    // of one.
     let busy = Container::builder(image)
-        .cmd(["sh", "-c", "yes > /dev/null & wait"])
+        .cmd(["sh", "-c", "for i in 1 2 3 4; do yes > /dev/null & done; wait"])
         .start()
         .await?;
     let idle = Container::builder(image).cmd(["sleep", "60"]).start().await?;
@@ -23,7 +26,7 @@ async fn a_busy_container_shows_its_cpu() -> dockhand::Result<()> {
     assert!(busy_stats.cpu_percent > 50.0, "{busy_stats:?}");
     assert!(idle_stats.cpu_percent < 10.0, "{idle_stats:?}");
     assert!(busy_stats.online_cpus >= 1);
-    assert!(busy_stats.pids >= 2, "sh and yes: {busy_stats:?}");
+    assert!(busy_stats.pids >= 5, "sh and four yes: {busy_stats:?}");
     Ok(())
 }
 
@@ -118,7 +121,7 @@ async fn a_stopped_or_removed_container_gives_an_error_not_zeros() -> dockhand::
 async fn the_stream_reads_once_a_second_and_ends_when_the_container_stops() -> dockhand::Result<()> {
     let image = busybox().await?;
     let c = Container::builder(image)
-        .cmd(["sh", "-c", "echo up; yes > /dev/null"])
+        .cmd(["sh", "-c", "echo up; yes > /dev/null & yes > /dev/null & wait"])
         .wait_for(WaitFor::log("up"))
         .start()
         .await?;
@@ -128,12 +131,14 @@ async fn the_stream_reads_once_a_second_and_ends_when_the_container_stops() -> d
     let second = readings.next().await.expect("a second reading")?;
     let gap = at.elapsed();
     assert!(
-        gap > Duration::from_millis(500) && gap < Duration::from_secs(3),
+        gap > Duration::from_millis(500) && gap < Duration::from_secs(5),
         "{gap:?}"
     );
+    // The point is that the first reading is measured, not an invented 0 %;
+    // how much CPU the burner gets depends on the machine's load.
     for stats in [&first, &second] {
         assert!(
-            stats.cpu_percent > 50.0,
+            stats.cpu_percent > 10.0,
             "no invented 0 % first reading: {stats:?}"
         );
     }
