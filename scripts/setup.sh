@@ -41,6 +41,32 @@ for pkg in busybox-static debootstrap docker-registry apache2-utils nats-server 
   fi
 done
 
+# The second engine: Podman's Docker-compatible API on its own socket. Without
+# the ulimits every start fails with an rlimit permission error (the defaults
+# ask for more than this machine's container allows).
+for pkg in podman catatonit; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    echo "setup: installing $pkg"
+    apt_install "$pkg"
+  fi
+done
+if ! grep -q default_ulimits /etc/containers/containers.conf 2>/dev/null; then
+  mkdir -p /etc/containers
+  printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' >>/etc/containers/containers.conf
+fi
+podman_sock=/run/podman/podman.sock
+if ! curl -sf --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1; then
+  echo "setup: starting the Podman API service"
+  mkdir -p /run/podman
+  nohup podman system service --time=0 "unix://$podman_sock" >/tmp/podman-service.log 2>&1 &
+  for _ in $(seq 1 30); do
+    curl -sf --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1 && break
+    sleep 1
+  done
+  curl -sf --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1 ||
+    { echo "setup: the Podman API service did not come up; see /tmp/podman-service.log" >&2; exit 1; }
+fi
+
 # The second test runner.
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
@@ -51,3 +77,5 @@ fi
 # made before the tests so parallel test processes never race to make them.
 cd "$(dirname "$0")/.."
 cargo run --quiet --example fixtures
+# Podman keeps its own image store: the core image the second engine's run uses.
+DOCKER_HOST="unix://$podman_sock" cargo run --quiet --example fixtures -- busybox

@@ -134,6 +134,9 @@ pub enum Error {
         step: Option<String>,
         /// The engine's error message.
         message: String,
+        /// The failed step's exit code, read from the message as Docker
+        /// ("returned a non-zero code: 3") and Podman ("exit status 3") word it.
+        exit_code: Option<i64>,
         /// The last lines of build output.
         output: Vec<String>,
     },

@@ -82,7 +82,10 @@ impl Event {
         let id = actor.id.unwrap_or_default();
         let name = attributes.remove("name").unwrap_or_else(|| id.clone());
         let image = match kind {
-            Some(ObjectKind::Container) => attributes.remove("image"),
+            // Podman names images in full; Docker as they were asked for.
+            Some(ObjectKind::Container) => attributes
+                .remove("image")
+                .map(|image| crate::image::familiar(&image).to_string()),
             _ => None,
         };
         let exit_code = attributes.remove("exitCode").and_then(|c| c.parse().ok());
@@ -90,9 +93,10 @@ impl Event {
             .time_nano
             .or(message.time.map(|s| s * 1_000_000_000))
             .unwrap_or(0);
+        let action = docker_action(kind, message.action.unwrap_or_default());
         Event {
             kind,
-            action: message.action.unwrap_or_default(),
+            action,
             id,
             name,
             image,
@@ -262,7 +266,11 @@ impl EventsBuilder {
             }
         };
         add("type", self.kinds.iter().map(ToString::to_string).collect());
-        add("event", self.actions.clone());
+        let actions = match self.engine.kind() {
+            crate::EngineKind::Podman => podman_actions(&self.actions),
+            crate::EngineKind::Docker => self.actions.clone(),
+        };
+        add("event", actions);
         let mut label_filter = self.labels.clone();
         if self.scope == Scope::Managed {
             label_filter.push(format!("{}=true", labels::MANAGED));
@@ -280,6 +288,34 @@ impl EventsBuilder {
             objects: self.objects,
         })
     }
+}
+
+/// Docker's word for an action: Podman says `remove` where Docker says
+/// `destroy` (containers, networks, volumes) or `delete` (images), so one
+/// stream reads the same on both engines.
+fn docker_action(kind: Option<ObjectKind>, action: String) -> String {
+    match (kind, action.as_str()) {
+        (Some(ObjectKind::Image), "remove") => "delete".into(),
+        (Some(_), "remove") => "destroy".into(),
+        _ => action,
+    }
+}
+
+/// Podman filters by its own words (`died`, `remove`) though it reports
+/// Docker's (`die`; `remove` is read as [`docker_action`] says).
+fn podman_actions(docker: &[String]) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for action in docker {
+        let own = match action.as_str() {
+            "die" => "died",
+            "destroy" | "delete" => "remove",
+            other => other,
+        };
+        if !words.iter().any(|w| w == own) {
+            words.push(own.to_string());
+        }
+    }
+    words
 }
 
 /// Seconds and nanoseconds since the epoch, as the engine takes them.
@@ -345,6 +381,18 @@ impl Stream for EventStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podman_is_asked_in_its_own_words_and_answers_in_dockers() {
+        let asked: Vec<String> = ["die", "destroy", "kill"].map(String::from).to_vec();
+        assert_eq!(podman_actions(&asked), ["died", "remove", "kill"]);
+        assert_eq!(
+            docker_action(Some(ObjectKind::Container), "remove".into()),
+            "destroy"
+        );
+        assert_eq!(docker_action(Some(ObjectKind::Image), "remove".into()), "delete");
+        assert_eq!(docker_action(Some(ObjectKind::Container), "die".into()), "die");
+    }
     use bollard::models::EventActor;
 
     #[test]

@@ -287,6 +287,14 @@ async fn collect(docker: &Docker, exec_id: &str, what: &str, exec: &Exec) -> Res
         };
         let read = async {
             while let Some(frame) = output.next().await {
+                // Podman closes the connection with stdin still unread when
+                // the command exits: the reset comes after every byte the
+                // command wrote, so it ends the output like an end of stream.
+                if let Err(bollard::errors::Error::IOError { err }) = &frame {
+                    if err.kind() == std::io::ErrorKind::ConnectionReset {
+                        break;
+                    }
+                }
                 match frame.map_err(|e| Error::engine("read output of exec", what, e))? {
                     LogOutput::StdOut { message } | LogOutput::Console { message } => {
                         stdout.extend_from_slice(&message)

@@ -216,7 +216,9 @@ impl Engine {
     pub async fn exists(&self, kind: ObjectKind, id_or_name: &str) -> Result<bool> {
         let docker = self.docker();
         let answer = match kind {
-            ObjectKind::Container => docker.inspect_container(id_or_name, None).await.map(|_| ()),
+            ObjectKind::Container => crate::podman::inspect_container(docker, id_or_name)
+                .await
+                .map(|_| ()),
             ObjectKind::Network => docker.inspect_network(id_or_name, None).await.map(|_| ()),
             ObjectKind::Volume => docker.inspect_volume(id_or_name).await.map(|_| ()),
             ObjectKind::Image => docker.inspect_image(id_or_name).await.map(|_| ()),
@@ -363,7 +365,7 @@ async fn list_images(docker: &Docker, filters: Filters) -> Listed {
         filters,
         ..Default::default()
     };
-    let found = docker.list_images(Some(options)).await?;
+    let found = crate::podman::list_images(docker, options).await?;
     Ok(found
         .into_iter()
         .map(|i| ManagedObject {

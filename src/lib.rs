@@ -52,6 +52,7 @@ mod logs;
 pub mod modules;
 mod network;
 mod owned;
+mod podman;
 mod port;
 mod remove;
 mod session;

@@ -124,18 +124,25 @@ fn done_if_gone(result: Result<(), bollard::errors::Error>) -> Result<(), bollar
 }
 
 async fn remove_image(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
-    let options = RemoveImageOptions {
-        force: true,
-        ..Default::default()
+    let remove = |force: bool| {
+        let options = RemoveImageOptions {
+            force,
+            ..Default::default()
+        };
+        async move { docker.remove_image(id, Some(options), None).await.map(|_| ()) }
     };
     // Concurrent deletes of one image (two sweeps) can both answer success while
     // it stays: check, and go again.
     for _ in 0..5 {
+        // Unforced first: Podman's force also removes the containers that use
+        // the image, running ones included. Forced only where the engine asks
+        // for it (several tags, or a stopped container on Docker, which keeps
+        // the container).
         retry_while_in_use(|| async {
-            docker
-                .remove_image(id, Some(options.clone()), None)
-                .await
-                .map(|_| ())
+            match remove(false).await {
+                Err(err) if must_be_forced(&err) => remove(true).await,
+                other => other,
+            }
         })
         .await?;
         match docker.inspect_image(id).await {
@@ -161,6 +168,17 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// Docker: "(must be forced) - image is referenced in multiple repositories";
+/// Podman: "by ID with more than one tag (...): please force removal".
+fn must_be_forced(err: &bollard::errors::Error) -> bool {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            message.contains("must be forced") || message.contains("please force removal")
+        }
+        _ => false,
     }
 }
 

@@ -49,13 +49,25 @@ async fn copy_out_as_bytes_tar_and_host_dir() -> dockhand::Result<()> {
     assert_eq!(c.copy_file_from("/out/1").await?, b"one\n");
 
     let tar = c.copy_dir_from("/out").await?;
-    let mut names: Vec<String> = tar::Archive::new(tar.as_slice())
+    // Docker names directories "out/", Podman "out": the entry type says it.
+    let mut names: Vec<(String, bool)> = tar::Archive::new(tar.as_slice())
         .entries()
         .unwrap()
-        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .map(|e| {
+            let e = e.unwrap();
+            let path = e.path().unwrap().display().to_string();
+            let dir = e.header().entry_type().is_dir();
+            (path.trim_end_matches('/').to_string(), dir)
+        })
         .collect();
     names.sort();
-    assert_eq!(names, ["out/", "out/1", "out/sub/", "out/sub/2"]);
+    let want = [
+        ("out", true),
+        ("out/1", false),
+        ("out/sub", true),
+        ("out/sub/2", false),
+    ];
+    assert_eq!(names, want.map(|(p, d)| (p.to_string(), d)));
 
     let host = std::env::temp_dir().join(unique("copy-out"));
     c.copy_dir_to_host("/out", &host).await?;

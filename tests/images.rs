@@ -178,7 +178,7 @@ async fn failing_step_is_reported_with_output() -> dockhand::Result<()> {
     .unwrap_err();
     let Error::BuildFailed {
         step,
-        message,
+        exit_code,
         output,
         ..
     } = &err
@@ -189,7 +189,7 @@ async fn failing_step_is_reported_with_output() -> dockhand::Result<()> {
         step.as_deref().unwrap_or("").contains("RUN echo preparing"),
         "{err}"
     );
-    assert!(message.contains("non-zero code: 3"), "{err}");
+    assert_eq!(*exit_code, Some(3), "{err}");
     assert!(output.iter().any(|l| l.contains("preparing")), "{err}");
     Ok(())
 }

@@ -256,6 +256,7 @@ impl Container {
             ports: &ports,
             address,
             since,
+            podman: self.engine().kind() == crate::EngineKind::Podman,
         };
         wait(&target, condition, deadline).await
     }
@@ -352,7 +353,7 @@ impl Container {
         elapsed: Duration,
         reason: crate::NotReadyReason,
     ) -> Error {
-        let state = match self.docker().inspect_container(self.id(), None).await {
+        let state = match crate::podman::inspect_container(self.docker(), self.id()).await {
             Ok(inspected) => describe_state(inspected.state.as_ref()),
             Err(err) => format!("unknown ({err})"),
         };
@@ -400,8 +401,7 @@ impl Container {
     /// # Ok(()) }
     /// ```
     pub async fn inspect(&self) -> Result<ContainerInspectResponse> {
-        self.docker()
-            .inspect_container(self.id(), None)
+        crate::podman::inspect_container(self.docker(), self.id())
             .await
             .map_err(|e| Error::engine("inspect", self.describe(), e))
     }
@@ -617,6 +617,10 @@ pub(crate) fn describe_state(state: Option<&ContainerState>) -> String {
     match status.as_str() {
         "exited" | "dead" => {
             let mut text = format!("{status} with code {code}");
+            if code == 137 {
+                // Podman with cgroup v1 reports an OOM kill only this way.
+                text.push_str(" (SIGKILL)");
+            }
             if let Some(err) = state.error.as_deref().filter(|e| !e.is_empty()) {
                 text.push_str(&format!(" ({err})"));
             }

@@ -61,6 +61,7 @@ impl Engine {
                 return Err(Error::BuildFailed {
                     image: reference.to_string(),
                     step: None,
+                    exit_code: None,
                     message,
                     output: Vec::new(),
                 });

@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 
 pub use auth::RegistryAuth;
 pub use context::BuildContext;
+pub(crate) use reference::familiar;
 pub use registry::{PullOptions, PullPolicy, Pulled};
 pub use store::ImageInfo;
 
@@ -26,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::labels;
 use crate::owned::{Hold, Owned};
 use crate::remove::{remove_object, ObjectKind};
-use reference::split_reference;
+use reference::{same_name, split_reference};
 
 /// How many lines of build output a failure carries.
 const FAILURE_LINES: usize = 50;
@@ -245,7 +246,36 @@ impl BuildContext {
         })
     }
 
+    /// One build, again (up to twice more) where Podman's image store lost a
+    /// layer or image to a removal made while it built ("layer not known"):
+    /// the same build then succeeds, and no step of the user's failed.
     async fn run_build(
+        &self,
+        engine: &Engine,
+        tag: &str,
+        tar: Vec<u8>,
+        labels: HashMap<String, String>,
+    ) -> Result<String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .run_build_once(engine, tag, tar.clone(), labels.clone())
+                .await
+            {
+                Err(Error::BuildFailed { message, .. })
+                    if attempt < 3
+                        && engine.kind() == crate::EngineKind::Podman
+                        && (message.contains("layer not known") || message.contains("image not known")) =>
+                {
+                    tracing::debug!(target: "dockhand::image", image = tag, "{message}; building again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn run_build_once(
         &self,
         engine: &Engine,
         tag: &str,
@@ -279,6 +309,7 @@ impl BuildContext {
         let fail = |message: String, step: Option<String>, lines: &VecDeque<String>| Error::BuildFailed {
             image: tag.to_string(),
             step,
+            exit_code: step_exit_code(&message),
             message,
             output: lines.iter().cloned().collect(),
         };
@@ -316,6 +347,16 @@ impl BuildContext {
     }
 }
 
+/// The exit code in a failed build step's message: Docker's "returned a
+/// non-zero code: 3", Podman's "exit status 3".
+fn step_exit_code(message: &str) -> Option<i64> {
+    ["non-zero code: ", "exit status "].iter().find_map(|marker| {
+        let (_, rest) = message.rsplit_once(marker)?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
 /// The image a cached build made before, tagged as `tag` (tagged again if the
 /// tag was moved or removed meanwhile).
 async fn find_cached(engine: &Engine, hash: &str, tag: &str) -> Result<Option<String>> {
@@ -323,25 +364,25 @@ async fn find_cached(engine: &Engine, hash: &str, tag: &str) -> Result<Option<St
         "label".to_string(),
         vec![format!("{}={hash}", labels::CONTEXT_HASH)],
     )]);
-    let found = engine
-        .docker()
-        .list_images(Some(ListImagesOptions {
-            filters: Some(filters),
-            ..Default::default()
-        }))
+    let options = ListImagesOptions {
+        filters: Some(filters),
+        ..Default::default()
+    };
+    let found = crate::podman::list_images(engine.docker(), options)
         .await
         .map_err(|e| Error::engine("look up cached build of", format!("image {tag}"), e))?;
+    let has_tag = |i: &bollard::models::ImageSummary| i.repo_tags.iter().any(|t| same_name(t, tag));
     // Images built on this one by other tools inherit its label too: prefer
     // the one that still carries the tag, and among the rest the oldest (a
     // derived image is always younger than its base).
-    let image = match found.iter().position(|i| i.repo_tags.iter().any(|t| t == tag)) {
+    let image = match found.iter().position(has_tag) {
         Some(at) => found.into_iter().nth(at),
         None => found.into_iter().min_by_key(|i| i.created),
     };
     let Some(image) = image else {
         return Ok(None);
     };
-    if !image.repo_tags.iter().any(|t| t == tag) {
+    if !has_tag(&image) {
         let (repo, version) = split_reference(tag);
         engine
             .docker()
@@ -356,4 +397,18 @@ async fn find_cached(engine: &Engine, hash: &str, tag: &str) -> Result<Option<St
             .map_err(|e| Error::engine("tag cached build as", format!("image {tag}"), e))?;
     }
     Ok(Some(image.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_exit_code;
+
+    #[test]
+    fn step_exit_code_is_read_from_either_engine() {
+        let docker = "The command '/bin/sh -c exit 3' returned a non-zero code: 3";
+        let podman = "building at STEP \"RUN exit 3\": while running runtime: exit status 3";
+        assert_eq!(step_exit_code(docker), Some(3));
+        assert_eq!(step_exit_code(podman), Some(3));
+        assert_eq!(step_exit_code("no such file"), None);
+    }
 }

@@ -35,6 +35,9 @@ pub(crate) struct Target<'a> {
     /// `State.FinishedAt`): log
     /// conditions count only lines from then on. `None` on a first start.
     pub since: Option<&'a str>,
+    /// Podman runs healthchecks only when asked (it has no timer without
+    /// systemd): the health wait asks it at the check's interval.
+    pub podman: bool,
 }
 
 /// How long conditions still get to hold after the container exited: its last
@@ -237,32 +240,58 @@ async fn healthy(target: &Target<'_>) -> Result<(), NotReadyReason> {
             ..Default::default()
         }))
         .boxed();
+    let mut next_run = Instant::now();
     loop {
-        let inspected = target
-            .docker
-            .inspect_container(target.id, None)
+        let inspected = crate::podman::inspect_container(target.docker, target.id)
             .await
             .map_err(|e| NotReadyReason::ProbeFailed(format!("inspect failed: {e}")))?;
-        let state = inspected.state.unwrap_or_default();
-        match state.health.and_then(|h| h.status) {
-            None | Some(HealthStatusEnum::NONE) | Some(HealthStatusEnum::EMPTY) => {
+        let status = inspected
+            .state
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status);
+        let has_check = inspected
+            .config
+            .as_ref()
+            .and_then(|c| c.healthcheck.as_ref())
+            .and_then(|h| h.test.as_ref())
+            .is_some_and(|test| test.first().is_some_and(|t| t != "NONE"));
+        match status {
+            None | Some(HealthStatusEnum::NONE) | Some(HealthStatusEnum::EMPTY) if !has_check => {
                 return Err(NotReadyReason::ProbeFailed(
                     "the container has no healthcheck; define one with .healthcheck(...) or wait for something else".into(),
                 ))
             }
             Some(HealthStatusEnum::HEALTHY) => return Ok(()),
             Some(HealthStatusEnum::UNHEALTHY) => return Err(NotReadyReason::Unhealthy),
-            Some(HealthStatusEnum::STARTING) => {}
+            _ => {}
+        }
+        if target.podman && has_check && Instant::now() >= next_run {
+            // A run answers with its own result; the container's status
+            // (which counts retries and the start period) is read after it.
+            next_run = Instant::now() + crate::podman::health_interval(&inspected);
+            crate::podman::run_healthcheck(target.docker, target.id)
+                .await
+                .map_err(NotReadyReason::ProbeFailed)?;
+            continue;
         }
         // An event says the status changed; the periodic look covers an event
-        // missed while the subscription was being set up.
+        // missed while the subscription was being set up. On Podman the look
+        // is also when the next check is run.
+        let pause = if target.podman {
+            next_run
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1))
+        } else {
+            Duration::from_secs(1)
+        };
         tokio::select! {
             event = events.next() => {
                 if event.is_none() {
                     events = futures_util::stream::pending().boxed();
                 }
             }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }
