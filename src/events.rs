@@ -276,16 +276,27 @@ impl EventsBuilder {
             label_filter.push(format!("{}=true", labels::MANAGED));
         }
         add("label", label_filter);
+        // Podman answers an `until` that has passed with nothing at all: ask
+        // it for what it has (stream=false) and cut at `until` here.
+        let podman_past = self.engine.kind() == crate::EngineKind::Podman
+            && self.until.is_some_and(|until| until <= SystemTime::now());
         let options = EventsOptions {
             since: Some(stamp(self.since.unwrap_or_else(SystemTime::now))),
-            until: self.until.map(stamp),
+            until: if podman_past { None } else { self.until.map(stamp) },
             filters: Some(filters),
         };
-        let engine_stream = self.engine.docker().events(Some(options)).boxed();
+        let engine_stream = if podman_past {
+            crate::podman::not_streaming(self.engine.docker())
+                .events(Some(options))
+                .boxed()
+        } else {
+            self.engine.docker().events(Some(options)).boxed()
+        };
         Ok(EventStream {
             inner: Some(engine_stream),
             session_only: self.scope == Scope::Session,
             objects: self.objects,
+            until: self.until.filter(|_| podman_past),
         })
     }
 }
@@ -330,6 +341,8 @@ pub struct EventStream {
     inner: Option<BoxStream<'static, std::result::Result<EventMessage, bollard::errors::Error>>>,
     session_only: bool,
     objects: Vec<String>,
+    /// Where the engine does not cut the stream at `until` itself.
+    until: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -344,6 +357,7 @@ impl std::fmt::Debug for EventStream {
 impl EventStream {
     fn wanted(&self, event: &Event) -> bool {
         (!self.session_only || event.is_ours())
+            && self.until.is_none_or(|until| event.time <= until)
             && (self.objects.is_empty() || self.objects.iter().any(|o| *o == event.id || *o == event.name))
     }
 }

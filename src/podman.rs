@@ -35,6 +35,25 @@ async fn get(docker: &Docker, path: &str) -> Result<String, bollard::errors::Err
     client.ping().await
 }
 
+/// A client whose calls ask Podman for what it has instead of a stream
+/// (`stream=false`): the events call then ends once its past is told.
+pub(crate) fn not_streaming(docker: &Docker) -> Docker {
+    docker.clone().with_request_modifier(|mut request| {
+        let mut parts = request.uri().clone().into_parts();
+        let with = parts.path_and_query.as_ref().map(|pq| match pq.query() {
+            Some(query) => format!("{}?{query}&stream=false", pq.path()),
+            None => format!("{}?stream=false", pq.path()),
+        });
+        if let Some(pq) = with.and_then(|w| w.parse::<PathAndQuery>().ok()) {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+        request
+    })
+}
+
 /// Runs the container's healthcheck once, as Podman's systemd timer would
 /// (there is none without systemd, so on such hosts it never runs by itself),
 /// and returns that one run's result. The container's status, which counts

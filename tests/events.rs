@@ -154,3 +154,49 @@ async fn until_before_since_is_refused() -> dockhand::Result<()> {
     assert!(ended.is_ok(), "a stream with until did not end");
     Ok(())
 }
+
+#[tokio::test]
+async fn container_events_of_a_past_window_are_told_and_the_stream_ends() -> dockhand::Result<()> {
+    let image = busybox().await?;
+    let tag = unique("window");
+    let engine = Engine::connect().await?;
+    let run = || {
+        Container::builder(image)
+            .cmd(["sleep", "60"])
+            .label("dockhand-test", &tag)
+            .start()
+    };
+    let since = SystemTime::now();
+    let inside = run().await?;
+    let inside_id = inside.id().to_string();
+    inside.remove().await?;
+    let until = SystemTime::now();
+    let after = run().await?;
+    let after_id = after.id().to_string();
+    after.remove().await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut window = engine
+        .events()
+        .kind(ObjectKind::Container)
+        .label("dockhand-test", &tag)
+        .since(since)
+        .until(until)
+        .stream()?;
+    let mut seen = Vec::new();
+    let told = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = window.next().await {
+            seen.push(event?);
+        }
+        Ok::<_, dockhand::Error>(())
+    })
+    .await;
+    assert!(told.is_ok(), "the stream of a past window did not end: {seen:#?}");
+    told.unwrap()?;
+    assert!(
+        seen.iter().any(|e| e.id == inside_id && e.action == "destroy"),
+        "{seen:#?}"
+    );
+    assert!(seen.iter().all(|e| e.id != after_id), "{seen:#?}");
+    Ok(())
+}
