@@ -28,8 +28,9 @@ async fn docker_login_credentials_are_used() -> dockhand::Result<()> {
         .expect("docker CLI");
     login.stdin.take().unwrap().write_all(b"builder\n").unwrap();
     assert!(login.wait().unwrap().success(), "docker login failed");
-    // No other test runs in this binary, so the variable disturbs nobody.
-    std::env::set_var("DOCKER_CONFIG", &config);
+    // SAFETY: no other test runs in this binary and its runtime is
+    // current-thread, so no other thread reads the environment meanwhile.
+    unsafe { std::env::set_var("DOCKER_CONFIG", &config) };
     assert_eq!(
         RegistryAuth::from_docker_config(&registry.host),
         Some(RegistryAuth::basic("bob", "builder"))
