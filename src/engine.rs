@@ -346,6 +346,7 @@ async fn try_endpoint(config: &EngineConfig) -> std::result::Result<Engine, Stri
         .flatten()
         .any(|c| c.name.to_ascii_lowercase().contains("podman"));
     endpoint::remember(config);
+    crate::error::note_engine(podman);
     Ok(Engine {
         inner: Arc::new(Inner {
             docker,

@@ -4,6 +4,7 @@
 //! test's output says what to look at without a debugger.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 /// What dockhand calls return.
@@ -42,8 +43,10 @@ pub enum Error {
         hint: String,
     },
 
-    /// The engine refused or failed a request.
-    #[error("{operation} {resource}: {source}")]
+    /// The engine refused or failed a request. Its answer is shown as from
+    /// the engine that gave it ("Podman answered 409: ...") when this process
+    /// has only one kind of engine; bollard itself calls every engine Docker.
+    #[error("{operation} {resource}: {}", engine_answer(.source))]
     Engine {
         /// What dockhand asked the engine to do (`create container`, `exec`, ...).
         operation: &'static str,
@@ -389,6 +392,33 @@ impl Error {
     }
 }
 
+/// Which kinds of engine this process connected to: 1 Docker, 2 Podman.
+static ENGINES_SEEN: AtomicU8 = AtomicU8::new(0);
+
+/// Notes a connected engine, so that errors can name the one that answered.
+pub(crate) fn note_engine(podman: bool) {
+    ENGINES_SEEN.fetch_or(if podman { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+/// The engine's name when only one kind is connected; never a guess.
+fn engine_name(seen: u8) -> &'static str {
+    match seen {
+        1 => "Docker",
+        2 => "Podman",
+        _ => "the engine",
+    }
+}
+
+fn engine_answer(source: &bollard::errors::Error) -> String {
+    match source {
+        bollard::errors::Error::DockerResponseServerError { status_code, message } => {
+            let name = engine_name(ENGINES_SEEN.load(Ordering::Relaxed));
+            format!("{name} answered {status_code}: {message}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The HTTP status of an engine error, when it came from the engine's answer.
 pub(crate) fn status_of(err: &bollard::errors::Error) -> Option<u16> {
     match err {
@@ -415,6 +445,16 @@ mod tests {
         assert!(text.starts_with("stop container container web-1:"), "{text}");
         assert!(err.is_not_found());
         assert!(!Error::engine("x", "y", server_error(500)).is_not_found());
+    }
+
+    #[test]
+    fn the_answering_engine_is_named_only_when_it_is_certain() {
+        assert_eq!(engine_name(1), "Docker");
+        assert_eq!(engine_name(2), "Podman");
+        assert_eq!(engine_name(3), "the engine");
+        assert_eq!(engine_name(0), "the engine");
+        let text = Error::engine("remove", "image x", server_error(409)).to_string();
+        assert!(text.contains("answered 409: No such container: x"), "{text}");
     }
 
     #[test]

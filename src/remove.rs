@@ -136,8 +136,8 @@ async fn remove_image(docker: &Docker, id: &str) -> Result<(), bollard::errors::
     for _ in 0..5 {
         // Unforced first: Podman's force also removes the containers that use
         // the image, running ones included. Forced only where the engine asks
-        // for it (several tags, or a stopped container on Docker, which keeps
-        // the container).
+        // for it (several tags; on Docker a container using it, which force
+        // keeps, and refuses still while it runs).
         retry_while_in_use(|| async {
             match remove(false).await {
                 Err(err) if must_be_forced(&err) => remove(true).await,
@@ -171,12 +171,16 @@ where
     }
 }
 
-/// Docker: "(must be forced) - image is referenced in multiple repositories";
+/// Docker: "(must be forced) - image is referenced in multiple
+/// repositories", "(must force) - container ... is using its referenced
+/// image" (forced, Docker still refuses a running container's image);
 /// Podman: "by ID with more than one tag (...): please force removal".
 fn must_be_forced(err: &bollard::errors::Error) -> bool {
     match err {
         bollard::errors::Error::DockerResponseServerError { message, .. } => {
-            message.contains("must be forced") || message.contains("please force removal")
+            message.contains("must be forced")
+                || message.contains("(must force)")
+                || message.contains("please force removal")
         }
         _ => false,
     }

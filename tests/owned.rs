@@ -62,6 +62,9 @@ async fn a_refused_removal_is_an_engine_error_naming_the_object() -> dockhand::R
     let text = err.to_string();
     assert!(matches!(err, dockhand::Error::Engine { .. }), "{err:?}");
     assert!(text.starts_with(&format!("remove image {tag}")), "{text}");
+    // The answer is named for the engine that gave it.
+    let kind = dockhand::Engine::connect().await?.kind();
+    assert!(text.contains(&format!("{kind} answered 409")), "{text}");
     // The guard stayed armed: once the container is gone, the drop removes it.
     drop(user);
     common::settle();
