@@ -6,6 +6,7 @@
 //! | `DOCKHAND_KEEP=failed` | keep only what a test that panicked still held (its guards dropped during the panic), and print how to look inside; passing tests clean up as usual |
 //! | `DOCKHAND_WATCHER=0` | start no watcher process (leaks after a SIGKILL are then left to the sweeper) |
 //! | `DOCKHAND_SWEEP=0` | no background sweep of dead processes' objects on first use |
+//! | `DOCKHAND_REUSE=1` | containers reused for the run ([`Reuse::Run`](crate::Reuse), the shared servers) are kept across runs instead, for a fast edit-test loop; `dockhand sweep --reused` removes them |
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -59,4 +60,10 @@ pub(crate) fn watcher_enabled() -> bool {
 /// `DOCKHAND_SWEEP`: on unless turned off.
 pub(crate) fn background_sweep_enabled() -> bool {
     on("DOCKHAND_SWEEP").unwrap_or(true)
+}
+
+/// `DOCKHAND_REUSE`: containers reused for a run are kept across runs.
+pub(crate) fn reuse_across_runs() -> bool {
+    static REUSE: Lazy<bool> = Lazy::new(|| on("DOCKHAND_REUSE").unwrap_or(false));
+    *REUSE
 }

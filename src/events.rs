@@ -251,13 +251,13 @@ impl EventsBuilder {
     /// # Ok(()) }
     /// ```
     pub fn stream(self) -> Result<EventStream> {
-        if let (Some(since), Some(until)) = (self.since, self.until) {
-            if until < since {
-                return Err(Error::invalid(
-                    "event stream",
-                    "`until` is before `since`; give an until at or after the since",
-                ));
-            }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && until < since
+        {
+            return Err(Error::invalid(
+                "event stream",
+                "`until` is before `since`; give an until at or after the since",
+            ));
         }
         let mut filters: HashMap<String, Vec<String>> = HashMap::new();
         let mut add = |key: &str, values: Vec<String>| {

@@ -290,10 +290,10 @@ async fn collect(docker: &Docker, exec_id: &str, what: &str, exec: &Exec) -> Res
                 // Podman closes the connection with stdin still unread when
                 // the command exits: the reset comes after every byte the
                 // command wrote, so it ends the output like an end of stream.
-                if let Err(bollard::errors::Error::IOError { err }) = &frame {
-                    if err.kind() == std::io::ErrorKind::ConnectionReset {
-                        break;
-                    }
+                if let Err(bollard::errors::Error::IOError { err }) = &frame
+                    && err.kind() == std::io::ErrorKind::ConnectionReset
+                {
+                    break;
                 }
                 match frame.map_err(|e| Error::engine("read output of exec", what, e))? {
                     LogOutput::StdOut { message } | LogOutput::Console { message } => {
@@ -316,13 +316,13 @@ async fn collect(docker: &Docker, exec_id: &str, what: &str, exec: &Exec) -> Res
             }
         };
         read?;
-        if let Some(Err(err)) = fed {
-            if !matches!(
+        if let Some(Err(err)) = fed
+            && !matches!(
                 err.kind(),
                 std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
-            ) {
-                return Err(io_error("write stdin of exec", what, err));
-            }
+            )
+        {
+            return Err(io_error("write stdin of exec", what, err));
         }
     }
     let exit_code = exit_code(docker, exec_id, what).await?;

@@ -115,6 +115,18 @@ impl ManagedObject {
         Some((group.as_str(), index))
     }
 
+    /// `run` or `persistent` for a container reused by configuration
+    /// ([`Reuse`](crate::Reuse)), which any number of processes use; its
+    /// owner labels name only the process that created it.
+    ///
+    /// ```
+    /// # let obj = dockhand::ManagedObject { kind: dockhand::ObjectKind::Container, id: "c".into(), name: "dockhand-shared-ab".into(), labels: [("dockhand.reuse".to_string(), "run".to_string())].into(), detail: String::new(), ports: vec![] };
+    /// assert_eq!(obj.reused(), Some("run"));
+    /// ```
+    pub fn reused(&self) -> Option<&str> {
+        self.labels.get(labels::REUSE).map(String::as_str)
+    }
+
     /// Whether the process that created it still runs: checked by pid *and*
     /// start time for owners on this host; `Remote` for other hosts.
     ///

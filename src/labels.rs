@@ -39,6 +39,15 @@ pub const KEEP: &str = "dockhand.keep";
 /// none does (turned off, or the start-up hook did not run).
 pub const WATCHER: &str = "dockhand.watcher";
 
+/// `run` or `persistent` on a container reused by configuration
+/// ([`Reuse`](crate::Reuse)); its session label names no process, so no
+/// process's cleanup removes it.
+pub const REUSE: &str = "dockhand.reuse";
+/// The configuration hash a reused container is found by.
+pub const REUSE_KEY: &str = "dockhand.reuse.key";
+/// The lock file on the creating host whose shared locks are its users.
+pub const REUSE_LOCK: &str = "dockhand.reuse.lock";
+
 /// The replica group a container belongs to.
 pub const GROUP: &str = "dockhand.group";
 /// A replica's index in its group (`0`, `1`, ...); a replacement keeps it.

@@ -97,6 +97,13 @@ impl Owned {
         }
     }
 
+    /// Lets go of an object other processes use too (a reused container):
+    /// nothing of this process removes it, and no watcher is told to spare it.
+    pub(crate) fn disarm(&self) {
+        self.armed.store(false, Ordering::SeqCst);
+        drop(self.take_holds());
+    }
+
     /// Removes the object now. On failure it stays armed, so its drop tries again.
     pub(crate) async fn remove(&self) -> Result<()> {
         remove_object(self.engine.docker(), self.kind, &self.id)

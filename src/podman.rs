@@ -105,10 +105,10 @@ async fn inspect_leniently(
 ) -> Result<ContainerInspectResponse, bollard::errors::Error> {
     let body = get(docker, &format!("/containers/{id}/json")).await?;
     let mut value: serde_json::Value = serde_json::from_str(&body).map_err(bollard::errors::Error::from)?;
-    if let Some(status) = value.pointer_mut("/State/Status") {
-        if let Some(docker_word) = status.as_str().and_then(docker_status) {
-            *status = serde_json::Value::from(docker_word);
-        }
+    if let Some(status) = value.pointer_mut("/State/Status")
+        && let Some(docker_word) = status.as_str().and_then(docker_status)
+    {
+        *status = serde_json::Value::from(docker_word);
     }
     serde_json::from_value(value).map_err(bollard::errors::Error::from)
 }

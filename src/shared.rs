@@ -1,16 +1,41 @@
-//! One container shared by every test of a process: started on first use, removed
-//! when the process exits (statics never drop, so the exit hook does it).
+//! One container shared by every test: of the test run (found again by its
+//! configuration in every process), or of the process (started by a closure,
+//! removed by the exit hook, since statics never drop).
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::container::Container;
+use crate::container::{Container, ContainerBuilder};
 use crate::error::Result;
+use crate::reuse::Reuse;
 
-/// A container started once per process, on first use, and handed to every test
-/// that asks; removed when the process exits (or by the watcher if it is killed).
+/// A container started once, on first use, and handed to every test that asks.
+///
+/// [`SharedContainer::reused`] shares it with every process of the test run
+/// (under `cargo nextest run` each test is a process of its own); it is
+/// removed once the run is over and no process uses it. [`SharedContainer::new`]
+/// starts one per process, with any start code, removed when the process
+/// exits (or by the watcher if it is killed).
+///
+/// ```no_run
+/// use dockhand::{Container, SharedContainer, WaitFor};
+///
+/// static WEB: SharedContainer = SharedContainer::reused(|| {
+///     Container::builder("fixtures/busybox:latest")
+///         .cmd(["httpd", "-f", "-p", "8080"])
+///         .expose(8080)
+///         .wait_for(WaitFor::port(8080))
+/// });
+///
+/// #[tokio::test]
+/// async fn serves() -> dockhand::Result<()> {
+///     let web = WEB.get().await?; // one container for the whole run
+///     println!("{}", web.address(8080)?);
+///     Ok(())
+/// }
+/// ```
 ///
 /// ```no_run
 /// use dockhand::{Container, SharedContainer, WaitFor};
@@ -33,8 +58,16 @@ use crate::error::Result;
 /// }
 /// ```
 pub struct SharedContainer {
-    start: fn() -> BoxFuture<'static, Result<Container>>,
+    recipe: Recipe,
     cell: OnceCell<Arc<Container>>,
+}
+
+/// How the shared container comes to be.
+enum Recipe {
+    /// This process's own, started by this code.
+    Start(fn() -> BoxFuture<'static, Result<Container>>),
+    /// The run's, from this builder.
+    Reused(fn() -> ContainerBuilder),
 }
 
 impl std::fmt::Debug for SharedContainer {
@@ -46,7 +79,8 @@ impl std::fmt::Debug for SharedContainer {
 }
 
 impl SharedContainer {
-    /// Describes how to start the container; nothing starts until [`get`](Self::get).
+    /// One container per process, started by this code; nothing starts until
+    /// [`get`](Self::get).
     ///
     /// ```
     /// static WEB: dockhand::SharedContainer = dockhand::SharedContainer::new(|| {
@@ -55,7 +89,23 @@ impl SharedContainer {
     /// ```
     pub const fn new(start: fn() -> BoxFuture<'static, Result<Container>>) -> Self {
         SharedContainer {
-            start,
+            recipe: Recipe::Start(start),
+            cell: OnceCell::const_new(),
+        }
+    }
+
+    /// One container for every process of the test run, from this builder
+    /// ([`ContainerBuilder::reuse`] with [`Reuse::Run`]); nothing starts until
+    /// [`get`](Self::get).
+    ///
+    /// ```
+    /// static WEB: dockhand::SharedContainer = dockhand::SharedContainer::reused(|| {
+    ///     dockhand::Container::builder("busybox").cmd(["sleep", "3600"])
+    /// });
+    /// ```
+    pub const fn reused(builder: fn() -> ContainerBuilder) -> Self {
+        SharedContainer {
+            recipe: Recipe::Reused(builder),
             cell: OnceCell::const_new(),
         }
     }
@@ -71,7 +121,12 @@ impl SharedContainer {
     /// # Ok(()) }
     /// ```
     pub async fn get(&'static self) -> Result<Arc<Container>> {
-        start_once(&self.cell, self.start).await
+        match self.recipe {
+            Recipe::Start(start) => start_once(&self.cell, start).await,
+            Recipe::Reused(builder) => {
+                start_once(&self.cell, move || Box::pin(builder().reuse(Reuse::Run).start())).await
+            }
+        }
     }
 }
 

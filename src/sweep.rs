@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::inventory::{self, ManagedObject, Scope};
 use crate::labels;
 use crate::remove::ObjectKind;
+use crate::reuse::reap::{self, SweepCheck};
 
 /// Finds and removes leaked dockhand objects.
 ///
@@ -29,6 +30,7 @@ pub struct Sweeper {
     dry_run: bool,
     everything: bool,
     kept: bool,
+    reused: bool,
     ttl: Duration,
     engine: Option<Engine>,
 }
@@ -39,6 +41,7 @@ impl Default for Sweeper {
             dry_run: false,
             everything: false,
             kept: false,
+            reused: false,
             ttl: Duration::from_secs(3600),
             engine: None,
         }
@@ -102,6 +105,18 @@ impl Sweeper {
         self
     }
 
+    /// Also removes containers kept across runs ([`Reuse::Persistent`](crate::Reuse),
+    /// `DOCKHAND_REUSE=1`) that no live process uses. (Any sweep removes those
+    /// idle for a day, and containers reused for a run once the run is over.)
+    ///
+    /// ```
+    /// let s = dockhand::Sweeper::new().reused();
+    /// ```
+    pub fn reused(mut self) -> Self {
+        self.reused = true;
+        self
+    }
+
     /// How old an object from another host must be before it is removed.
     ///
     /// ```
@@ -135,10 +150,11 @@ impl Sweeper {
             Some(e) => e.clone(),
             None => Engine::connect().await?,
         };
-        let mode = match (self.everything, self.kept) {
-            (true, _) => Mode::Everything,
-            (false, true) => Mode::Kept,
-            (false, false) => Mode::Orphans,
+        let mode = match (self.everything, self.kept, self.reused) {
+            (true, _, _) => Mode::Everything,
+            (false, true, _) => Mode::Kept,
+            (false, false, true) => Mode::Reused,
+            (false, false, false) => Mode::Orphans,
         };
         sweep_on(engine.docker(), mode, self.ttl, self.dry_run).await
     }
@@ -151,6 +167,8 @@ pub(crate) enum Mode {
     Orphans,
     /// Those, and kept ones whose owner is gone.
     Kept,
+    /// Orphans, and containers kept across runs that nobody uses.
+    Reused,
     /// Every managed object.
     Everything,
 }
@@ -165,9 +183,25 @@ pub(crate) async fn sweep_on(
     let here = &labels::owner().host;
     let now = labels::unix_now();
     let mut doomed = Vec::new();
+    // Held until the removals are done: no process may begin to use a reused
+    // container that is being removed.
+    let mut reuse_locks = Vec::new();
     for kind in ObjectKind::ALL {
         for object in inventory::list_on(docker, kind, Scope::Managed, "").await? {
-            match verdict(&object, mode, here, now, ttl, labels::process_alive) {
+            let reused = object.labels.contains_key(labels::REUSE)
+                && object.labels.get(labels::OWNER_HOST) == Some(here);
+            if reused && mode != Mode::Everything {
+                match reap::sweep_check(&object, mode == Mode::Reused) {
+                    SweepCheck::Remove(why, locks) => {
+                        reuse_locks.extend(locks);
+                        doomed.push((object, why));
+                    }
+                    SweepCheck::Keep(why) => report.kept.push((object, why)),
+                }
+                continue;
+            }
+            let base = if mode == Mode::Reused { Mode::Orphans } else { mode };
+            match verdict(&object, base, here, now, ttl, labels::process_alive) {
                 Verdict::Remove(why) => doomed.push((object, why)),
                 Verdict::Keep(why) => report.kept.push((object, why)),
             }
@@ -191,6 +225,7 @@ pub(crate) async fn sweep_on(
         })
         .collect();
     report.failed = removal.failed;
+    drop(reuse_locks);
     tracing::debug!(
         removed = report.removed.len(),
         kept = report.kept.len(),

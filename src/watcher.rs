@@ -18,6 +18,7 @@ use once_cell::sync::Lazy;
 
 use crate::inventory::{self, Scope};
 use crate::remove::ObjectKind;
+use crate::reuse::reap::Reap;
 
 /// Marks a process as a watcher, with the session it cleans up after.
 pub(crate) const ENV_SESSION: &str = "DOCKHAND_WATCHER_SESSION";
@@ -97,9 +98,15 @@ fn spawn(endpoint: &str, session: &str) -> std::io::Result<ChildStdin> {
 
 /// Tells the watcher to leave this object alone (a guard's `keep()`).
 pub(crate) fn spare(endpoint: &str, id: &str) {
+    tell(endpoint, &format!("keep {id}"));
+}
+
+/// Writes a line to the watcher of `endpoint`; false when there is none.
+pub(crate) fn tell(endpoint: &str, line: &str) -> bool {
     let mut pipes = PIPES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(Some(pipe)) = pipes.get_mut(endpoint) {
-        let _ = writeln!(pipe, "keep {id}");
+    match pipes.get_mut(endpoint) {
+        Some(Some(pipe)) => writeln!(pipe, "{line}").is_ok(),
+        _ => false,
     }
 }
 
@@ -111,27 +118,35 @@ pub(crate) fn run_and_exit() -> ! {
         crate::endpoint::remember_tls_env(&endpoint, &tls);
     }
     let mut spared = HashSet::new();
+    let mut reaps = Vec::new();
     // Blocks until the parent closes the pipe, which the kernel does when it dies.
     for line in std::io::stdin().lock().lines() {
         match line {
             Ok(line) => {
                 if let Some(id) = line.strip_prefix("keep ") {
                     spared.insert(id.trim().to_string());
+                } else if let Some(reap) = Reap::parse(&line) {
+                    reaps.push(reap);
                 }
             }
             Err(_) => break,
         }
     }
-    if !session.is_empty() {
-        clean_session(&session, &endpoint, &spared);
+    if !session.is_empty()
+        && let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+    {
+        clean_session(&runtime, &session, &endpoint, &spared);
+        // Containers reused for the run: the parent's lock is gone with it.
+        if !reaps.is_empty()
+            && let Ok(docker) = runtime.block_on(async { crate::endpoint::client_for(&endpoint) })
+        {
+            crate::reuse::reap::reap_after_runs(&docker, &runtime, reaps);
+        }
     }
     std::process::exit(0);
 }
 
-fn clean_session(session: &str, endpoint: &str, spared: &HashSet<String>) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-        return;
-    };
+fn clean_session(runtime: &tokio::runtime::Runtime, session: &str, endpoint: &str, spared: &HashSet<String>) {
     // The engine may be unreachable for a moment (restarting, a proxy cut):
     // keep trying to list for a while rather than leave everything behind.
     let deadline = std::time::Instant::now() + crate::remove::ENGINE_PATIENCE;

@@ -66,7 +66,7 @@ async fn credentials_are_required() -> dockhand::Result<()> {
 }
 
 #[tokio::test]
-async fn shared_server_is_one_per_process() -> dockhand::Result<()> {
+async fn shared_server_is_one_for_the_run() -> dockhand::Result<()> {
     nats_image().await?;
     let a = SHARED.server().await?;
     let b = SHARED.server().await?;

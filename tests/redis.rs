@@ -94,3 +94,91 @@ async fn any_password_survives_the_connection_string() -> dockhand::Result<()> {
     assert_eq!(got, None, "a fresh logical database is empty");
     Ok(())
 }
+
+const TAG: &str = "DOCKHAND_TEST_TAG";
+
+/// The child: claims a database on the run's shared server, writes a key into
+/// it, prints `READY <index>`, and holds it until killed or its stdin closes.
+#[tokio::test]
+#[ignore = "child process of the cross-process Redis test"]
+async fn child_holds_a_database() -> dockhand::Result<()> {
+    std::env::var(TAG).expect("started by its parent test, which sets DOCKHAND_TEST_TAG");
+    let db = REDIS.fresh_database().await?;
+    let mut con = connection(db.connection_string()).await;
+    let () = con.set("owner", std::process::id()).await.unwrap();
+    println!("READY {}", db.index());
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await
+    .unwrap();
+    Ok(())
+}
+
+fn spawn_holder() -> (std::process::Child, u32) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_holds_a_database", "--ignored", "--nocapture"])
+        .env(TAG, "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let index = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.split_once("READY ").and_then(|(_, i)| i.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("the child ended before it was ready: {:?}", child.wait()));
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, index)
+}
+
+#[tokio::test]
+async fn processes_never_share_a_database_and_a_killed_ones_is_flushed_before_reuse() -> dockhand::Result<()>
+{
+    redis_image().await?;
+    let server = REDIS.server().await?;
+    let (mut first, a) = tokio::task::spawn_blocking(spawn_holder).await.unwrap();
+    let (mut second, b) = tokio::task::spawn_blocking(spawn_holder).await.unwrap();
+    assert_ne!(a, b, "two live processes were handed the same logical database");
+    let mine: Vec<_> = (0..4).map(|_| REDIS.fresh_database()).collect::<Vec<_>>();
+    let mut held = Vec::new();
+    for db in mine {
+        let db = db.await?;
+        assert!(
+            db.index() != a && db.index() != b,
+            "handed out a database another process holds"
+        );
+        held.push(db);
+    }
+
+    // Killed before it could flush: its database holds its key, yet whoever
+    // is handed that database next finds it empty.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let url = |index: u32| format!("redis://{}:{}/{index}", server.host(), server.port());
+    let left: Option<u32> = connection(&url(a)).await.get("owner").await.unwrap();
+    assert!(left.is_some(), "the killed child's key should still be there");
+    let reclaimed = loop {
+        let db = REDIS.fresh_database().await?;
+        if db.index() == a {
+            break db;
+        }
+        held.push(db);
+        assert!(held.len() < 255, "database {a} was never handed out again");
+    };
+    let size: u64 = redis::cmd("DBSIZE")
+        .query_async(&mut connection(reclaimed.connection_string()).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        size, 0,
+        "a killed process's database was handed out with its data"
+    );
+    second.kill().unwrap();
+    second.wait().unwrap();
+    Ok(())
+}

@@ -68,10 +68,10 @@ async fn main() -> dockhand::Result<()> {
     if args.iter().any(|a| a == "--first-start") {
         return cleanup::first_start().await;
     }
-    if let [_, flag, kind, containers, run] = args.as_slice() {
-        if flag == "--hold" {
-            return killed::hold(kind, containers.parse().expect("count"), run).await;
-        }
+    if let [_, flag, kind, containers, run] = args.as_slice()
+        && flag == "--hold"
+    {
+        return killed::hold(kind, containers.parse().expect("count"), run).await;
     }
     let raw = Docker::connect_with_defaults()
         .expect("engine")
@@ -132,7 +132,7 @@ fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let mid = v.len() / 2;
-    if v.len() % 2 == 0 {
+    if v.len().is_multiple_of(2) {
         (v[mid - 1] + v[mid]) / 2.0
     } else {
         v[mid]

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! dockhand ls [--json]                    managed objects: kind, owner, alive, watcher, age, image, ports
-//! dockhand sweep [--dry-run] [--kept] [--all] [--json]
-//!                                         remove objects of dead processes (--kept: kept ones too; --all: every one)
+//! dockhand sweep [--dry-run] [--kept] [--reused] [--all] [--json]
+//!                                         remove objects of dead processes (--kept: kept ones too;
+//!                                         --reused: containers kept across runs nobody uses; --all: every one)
 //! dockhand logs <container> [-f]          a container's logs (follow with -f)
 //! ```
 
@@ -24,7 +25,7 @@ macro_rules! out {
 }
 
 const USAGE: &str =
-    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--all] [--json] | logs <container> [-f]";
+    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--reused] [--all] [--json] | logs <container> [-f]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -32,7 +33,13 @@ async fn main() -> ExitCode {
     let flag = |f: &str| args.iter().any(|a| a == f);
     let result = match args.first().map(String::as_str) {
         Some("ls") => ls(flag("--json")).await,
-        Some("sweep") => sweep(flag("--dry-run"), flag("--kept"), flag("--all"), flag("--json")).await,
+        Some("sweep") => {
+            let modes = ["--kept", "--reused", "--all"]
+                .into_iter()
+                .filter(|f| flag(f))
+                .collect();
+            sweep(flag("--dry-run"), modes, flag("--json")).await
+        }
         Some("logs") => match args.get(1).filter(|a| !a.starts_with('-')) {
             Some(id) => logs(id, flag("-f") || flag("--follow")).await,
             None => Err(USAGE.to_string()),
@@ -83,6 +90,8 @@ struct Row<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     replica: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    reuse: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
@@ -97,6 +106,7 @@ fn json_row(object: &ManagedObject, action: Option<&str>, reason: Option<&str>) 
         age: age(object),
         group: object.group().map(|(g, _)| g),
         replica: object.group().and_then(|(_, i)| i),
+        reuse: object.reused(),
         action,
         reason,
     };
@@ -136,10 +146,12 @@ async fn ls(json: bool) -> Result<(), String> {
             "{:<10} {:<28} {:<12} {:>8} {:<7} {:<7} {:>5}  {:<28} {}",
             o.kind.to_string(),
             o.name,
-            match o.group() {
-                Some((group, Some(index))) => format!("{group}[{index}]"),
-                Some((group, None)) => group.to_string(),
-                None => "-".into(),
+            match (o.group(), o.reused()) {
+                (Some((group, Some(index))), _) => format!("{group}[{index}]"),
+                (Some((group, None)), _) => group.to_string(),
+                // Shared by processes: the creator's pid says little.
+                (None, Some(lifetime)) => format!("reused:{lifetime}"),
+                (None, None) => "-".into(),
             },
             o.owner_pid().map_or("-".into(), |p| p.to_string()),
             o.owner_state().to_string(),
@@ -159,17 +171,18 @@ async fn ls(json: bool) -> Result<(), String> {
     Ok(())
 }
 
-async fn sweep(dry_run: bool, kept: bool, all: bool, json: bool) -> Result<(), String> {
+async fn sweep(dry_run: bool, modes: Vec<&str>, json: bool) -> Result<(), String> {
     // The CLI removes what it is asked to even if interrupted half-way.
     let mut sweeper = Sweeper::new().ttl(Duration::from_secs(3600));
     if dry_run {
         sweeper = sweeper.dry_run();
     }
-    if kept {
-        sweeper = sweeper.kept();
-    }
-    if all {
-        sweeper = sweeper.everything();
+    for mode in modes {
+        sweeper = match mode {
+            "--kept" => sweeper.kept(),
+            "--reused" => sweeper.reused(),
+            _ => sweeper.everything(),
+        };
     }
     let report = sweeper.run().await.map_err(|e| e.to_string())?;
     let verb = if dry_run { "would remove" } else { "removed" };

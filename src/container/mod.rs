@@ -67,6 +67,8 @@ pub struct Container {
     /// Its own address, when the host can reach it (a local engine): a port
     /// wait asks the service there, where nothing accepts before it listens.
     address: Mutex<Option<IpAddr>>,
+    /// The lock file of its users, when it is reused by configuration.
+    reuse_lock: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Container {
@@ -104,6 +106,7 @@ impl Container {
             ports: Mutex::new(HashMap::new()),
             aliases: Mutex::new(HashMap::new()),
             address: Mutex::new(None),
+            reuse_lock: std::sync::OnceLock::new(),
         }
     }
 
@@ -535,12 +538,27 @@ impl Container {
     /// Removes the container after a failed start, awaited so the caller sees it
     /// gone, and returns the error that caused it.
     pub(crate) async fn fail_removing(self, err: Error) -> Error {
-        if !switches::keep_all() {
-            if let Err(remove_err) = self.owned.remove().await {
-                tracing::warn!(container = %self.describe(), %remove_err, "removing a container that failed to start failed");
-            }
+        if !switches::keep_all()
+            && let Err(remove_err) = self.owned.remove().await
+        {
+            tracing::warn!(container = %self.describe(), %remove_err, "removing a container that failed to start failed");
         }
         err
+    }
+
+    /// A container other processes use too: dropping this handle leaves it.
+    pub(crate) fn disown(&self) {
+        self.owned.disarm();
+    }
+
+    /// Notes that it is reused, and the lock file that counts its users.
+    pub(crate) fn mark_reused(&self, lock: std::path::PathBuf) {
+        let _ = self.reuse_lock.set(lock);
+    }
+
+    /// The lock file of its users, when it is reused by configuration.
+    pub(crate) fn reuse_lock(&self) -> Option<&std::path::Path> {
+        self.reuse_lock.get().map(|p| p.as_path())
     }
 
     /// Removes a container whose guard will never drop (it lives in a static):

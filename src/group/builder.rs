@@ -170,13 +170,13 @@ impl GroupBuilder {
             )));
         }
         check_bounds(&self.desired).map_err(&bad)?;
-        if let Some((port, host_port)) = self.template.fixed_host_port() {
-            if self.desired.max > 1 {
-                return Err(bad(format!(
+        if let Some((port, host_port)) = self.template.fixed_host_port()
+            && self.desired.max > 1
+        {
+            return Err(bad(format!(
                     "port {port} is published on fixed host port {host_port}, which only one replica can have; use .expose({}) for a random host port each, or bound the group to one replica",
                     port.number()
                 )));
-            }
         }
         if self.max_backoff.is_zero() {
             return Err(bad(

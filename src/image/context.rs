@@ -251,10 +251,10 @@ impl BuildContext {
             if image != "scratch" && !image.contains('$') && !earlier_stage && !bases.contains(&image) {
                 bases.push(image);
             }
-            if let (Some(as_word), Some(stage)) = (words.next(), words.next()) {
-                if as_word.eq_ignore_ascii_case("AS") {
-                    stages.push(stage.to_ascii_lowercase());
-                }
+            if let (Some(as_word), Some(stage)) = (words.next(), words.next())
+                && as_word.eq_ignore_ascii_case("AS")
+            {
+                stages.push(stage.to_ascii_lowercase());
             }
         }
         bases

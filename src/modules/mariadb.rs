@@ -359,8 +359,8 @@ fn client_command(root_password: &str, sql: &str) -> Exec {
         .env("MYSQL_PWD", root_password)
 }
 
-/// One MariaDB server per test process, started on first use and removed at
-/// exit, handing each test a fresh database in milliseconds.
+/// One MariaDB server for the whole test run, every process of it (see
+/// [`Shared`]), handing each test a fresh database in milliseconds.
 ///
 /// ```no_run
 /// use dockhand::modules::{MariaDb, SharedMariaDb};

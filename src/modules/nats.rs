@@ -196,7 +196,7 @@ impl Running<Nats> {
     }
 }
 
-/// One NATS server per test process, started on first use, removed at exit.
+/// One NATS server for the whole test run, every process of it (see [`Shared`]).
 ///
 /// ```no_run
 /// use dockhand::modules::{Nats, SharedNats};

@@ -300,9 +300,10 @@ impl Running<Postgres> {
     }
 }
 
-/// One PostgreSQL server per test process, started on first use and removed at
-/// exit, handing each test a fresh database in milliseconds — the pattern for a
-/// database test suite, instead of a server per test.
+/// One PostgreSQL server for the whole test run — every process of it, so one
+/// under `cargo nextest run` too (see [`Shared`]) — handing each test a fresh
+/// database in milliseconds: the pattern for a database test suite, instead
+/// of a server per test.
 ///
 /// ```no_run
 /// use dockhand::modules::{Postgres, SharedPostgres};

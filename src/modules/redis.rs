@@ -9,6 +9,7 @@ use super::url::service_url;
 use crate::container::{Container, ContainerBuilder};
 use crate::error::{Error, Result};
 use crate::exec::Exec;
+use crate::reuse::lock;
 use crate::wait::WaitFor;
 
 /// The official image by default; swap it with [`Redis::image`].
@@ -190,29 +191,19 @@ impl Running<Redis> {
     /// # Ok(()) }
     /// ```
     pub fn fresh_database(&self) -> Result<RedisDatabase> {
+        if let Some(lock) = self.container().reuse_lock() {
+            return self.claim_across_processes(lock);
+        }
         let index = self
             .state
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop()
-            .ok_or_else(|| {
-                Error::invalid(
-                    format!("redis {}", self.container().name()),
-                    format!(
-                        "all {} logical databases are in use; drop some first",
-                        DATABASES - 1
-                    ),
-                )
-            })?;
-        let mut flush = vec!["redis-cli".to_string(), "-n".into(), index.to_string()];
-        if let Some(password) = &self.settings().password {
-            flush.extend(["--no-auth-warning".into(), "-a".into(), password.clone()]);
-        }
-        flush.push("FLUSHDB".into());
+            .ok_or_else(|| self.all_in_use())?;
         let free = self.state.clone();
         // Only a flushed database goes back: a later test must find it empty.
-        let drop = ExecOnDrop::new(self.container(), Exec::new(flush)).then(move |flushed| {
+        let drop = ExecOnDrop::new(self.container(), self.flush_command(index)).then(move |flushed| {
             if flushed {
                 free.0.lock().unwrap_or_else(|e| e.into_inner()).push(index);
             }
@@ -223,10 +214,78 @@ impl Running<Redis> {
             _flush: drop,
         })
     }
+
+    /// On a server other processes use too, a logical database is claimed by
+    /// an exclusive lock on a file of its own beside the server's lock file,
+    /// which the kernel lets go however the process ends. The file says
+    /// whether the database may hold data (its user was killed before the
+    /// flush): then it is flushed before it is handed out.
+    fn claim_across_processes(&self, server_lock: &std::path::Path) -> Result<RedisDatabase> {
+        for index in 1..DATABASES {
+            let path = lock::beside(server_lock, &format!("db{index}"));
+            let Ok(Some(mut claim)) = lock::try_exclusive(&path) else {
+                continue;
+            };
+            let dirty = claim.metadata().map(|m| m.len() > 0).unwrap_or(true);
+            if dirty && !self.flush_now(index) {
+                continue;
+            }
+            if std::io::Write::write_all(&mut claim, b"in use").is_err() {
+                continue;
+            }
+            let drop = ExecOnDrop::new(self.container(), self.flush_command(index)).then(move |flushed| {
+                if flushed {
+                    let _ = claim.set_len(0);
+                }
+                drop(claim);
+            });
+            return Ok(RedisDatabase {
+                index,
+                url: self.url_for(index),
+                _flush: drop,
+            });
+        }
+        Err(self.all_in_use())
+    }
+
+    /// Flushes a database left dirty by a killed process, waiting for it (a
+    /// rare path: one exec).
+    fn flush_now(&self, index: u32) -> bool {
+        let command = self.flush_command(index);
+        let id = self.container().id().to_string();
+        let endpoint = self.container().engine().endpoint().to_string();
+        crate::worker::run_blocking(&endpoint, Duration::from_secs(10), move |docker| {
+            Box::pin(async move {
+                crate::exec::run(&docker, &id, &id, command)
+                    .await
+                    .is_ok_and(|out| out.success())
+            })
+        })
+        .unwrap_or(false)
+    }
+
+    fn flush_command(&self, index: u32) -> Exec {
+        let mut flush = vec!["redis-cli".to_string(), "-n".into(), index.to_string()];
+        if let Some(password) = &self.settings().password {
+            flush.extend(["--no-auth-warning".into(), "-a".into(), password.clone()]);
+        }
+        flush.push("FLUSHDB".into());
+        Exec::new(flush)
+    }
+
+    fn all_in_use(&self) -> Error {
+        Error::invalid(
+            format!("redis {}", self.container().name()),
+            format!(
+                "all {} logical databases are in use; drop some first",
+                DATABASES - 1
+            ),
+        )
+    }
 }
 
-/// One Redis server per test process, started on first use and removed at exit,
-/// handing each test a private logical database.
+/// One Redis server for every process of the test run (see [`Shared`]),
+/// handing each test a private logical database — private across processes too.
 ///
 /// ```no_run
 /// use dockhand::modules::{Redis, SharedRedis};

@@ -1,6 +1,6 @@
 //! What every module shares: the [`Service`] trait (its settings, its container
 //! builder, its port), the running form [`Running`] with the accessors written
-//! once, one [`Shared`] server per process, and the run-on-drop guard that the
+//! once, one [`Shared`] server per test run, and the run-on-drop guard that the
 //! per-test databases use.
 
 use std::future::Future;
@@ -155,9 +155,14 @@ impl<S: Service> Running<S> {
     }
 }
 
-/// One server shared by every test of a process: started on first use (later
-/// callers wait for that start; a failure is not cached), removed when the
-/// process exits, or by the watcher if it is killed.
+/// One server shared by every test of the test run: by every test of a
+/// process, and by every process of the same `cargo test` or `cargo nextest
+/// run` (where each test is a process of its own). The first user anywhere
+/// starts it; the others find it by its configuration
+/// ([`Reuse::Run`](crate::Reuse)) and wait until it is ready. It is removed once
+/// the run is over and no process uses it, however the processes ended
+/// (`DOCKHAND_REUSE=1` keeps it for the next run). Within a process, a failed
+/// start is not cached: the next call tries again.
 ///
 /// ```no_run
 /// use dockhand::modules::{Redis, Shared};
@@ -199,7 +204,7 @@ impl<S: Service> Shared<S> {
         }
     }
 
-    /// The server, started by the first caller.
+    /// The server: this process's, or the run's, or started now.
     ///
     /// ```no_run
     /// # static R: dockhand::modules::SharedRedis = dockhand::modules::SharedRedis::new(dockhand::modules::Redis::new);
@@ -210,7 +215,11 @@ impl<S: Service> Shared<S> {
     pub async fn server(&'static self) -> Result<Arc<Running<S>>> {
         let settings = self.settings;
         crate::shared::start_once(&self.server, move || {
-            Box::pin(async move { settings().start().await })
+            Box::pin(async move {
+                let settings = settings();
+                let container = settings.builder().reuse(crate::Reuse::Run).start().await?;
+                Running::new(container, settings)
+            })
         })
         .await
     }

@@ -111,10 +111,10 @@ impl HttpWait {
         if !status_ok {
             return Err(format!("answered {}", response.status));
         }
-        if let Some(check) = &self.body {
-            if !check(&response.body) {
-                return Err(format!("answered {} but the body did not match", response.status));
-            }
+        if let Some(check) = &self.body
+            && !check(&response.body)
+        {
+            return Err(format!("answered {} but the body did not match", response.status));
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use crate::volume::Mount;
 use crate::wait::WaitFor;
 
 /// Where a local engine binds published ports.
-const LOOPBACK: &str = "127.0.0.1";
+pub(crate) const LOOPBACK: &str = "127.0.0.1";
 /// Where a remote engine binds them: this machine must reach them.
 pub(crate) const EVERY_ADDRESS: &str = "0.0.0.0";
 

@@ -3,6 +3,7 @@
 
 mod create;
 mod internal;
+mod reuse;
 mod start;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use crate::engine::Engine;
 use crate::image::{PullOptions, PullPolicy, RegistryAuth};
 use crate::network::Network;
 use crate::port::{Port, Publish};
+use crate::reuse::Reuse;
 use crate::volume::Mount;
 use crate::wait::WaitFor;
 
@@ -72,6 +74,7 @@ pub struct ContainerBuilder {
     mounts: Vec<Mount>,
     waits: Vec<WaitFor>,
     pull: PullOptions,
+    reuse: Option<Reuse>,
 }
 
 impl ContainerBuilder {
@@ -105,6 +108,7 @@ impl ContainerBuilder {
             mounts: Vec::new(),
             waits: Vec::new(),
             pull: PullOptions::default(),
+            reuse: None,
         }
     }
 
@@ -498,6 +502,35 @@ impl ContainerBuilder {
     /// ```
     pub fn wait_for(mut self, condition: impl Into<WaitFor>) -> Self {
         self.waits.push(condition.into());
+        self
+    }
+
+    /// Reuses one container for every process of the test run (or across runs)
+    /// instead of starting one: [`start`](Self::start) finds the running
+    /// container with this exact configuration (image id, command, environment,
+    /// ports, mounts, limits, labels, files) or creates it, and waits until it
+    /// is ready. Two processes starting it at once end with one container.
+    /// Dropping the handle leaves it running for the others; it is removed once
+    /// the run is over and no process uses it, however they ended.
+    ///
+    /// A reused container cannot join a network or mount a volume that belongs
+    /// to one process; reach it through its published ports.
+    ///
+    /// ```no_run
+    /// use dockhand::{Container, Reuse, WaitFor};
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let server = Container::builder("fixtures/busybox:latest")
+    ///     .cmd(["httpd", "-f", "-p", "8080"])
+    ///     .expose(8080)
+    ///     .wait_for(WaitFor::port(8080))
+    ///     .reuse(Reuse::Run)
+    ///     .start()
+    ///     .await?;
+    /// println!("{}", server.address(8080)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn reuse(mut self, lifetime: Reuse) -> Self {
+        self.reuse = Some(lifetime);
         self
     }
 }

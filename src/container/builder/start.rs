@@ -31,6 +31,14 @@ impl ContainerBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn start(self) -> Result<Container> {
+        if let Some(lifetime) = self.reuse {
+            return self.start_reused(lifetime.effective()).await;
+        }
+        self.start_owned().await
+    }
+
+    /// Creates and starts a container of this process's own.
+    pub(super) async fn start_owned(self) -> Result<Container> {
         let (container, begun) = self.create_guarded().await?;
         match self.bring_up(&container, begun).await {
             Ok(()) => {
@@ -128,6 +136,12 @@ impl ContainerBuilder {
             .await
             .map_err(|e| Error::engine("start", container.describe(), e))?;
         container.refresh_ports().await?;
+        self.wait_ready(container, begun, again).await
+    }
+
+    /// Waits for the builder's conditions on a running container; `again`: its
+    /// log conditions count only the current run's lines.
+    pub(super) async fn wait_ready(&self, container: &Container, begun: Instant, again: bool) -> Result<()> {
         if self.waits.is_empty() {
             return Ok(());
         }

@@ -1,0 +1,159 @@
+//! Starting a reused container: found by the key of its configuration under a
+//! name derived from it (the engine's name uniqueness makes two processes that
+//! create it at once end with one container), or created; either way this
+//! process counts as a user until it exits.
+
+use std::time::Duration;
+
+use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
+use tokio::time::Instant;
+
+use super::ContainerBuilder;
+use crate::container::{files, Container};
+use crate::engine::Engine;
+use crate::error::{status_of, Error, Result};
+use crate::labels;
+use crate::remove::{remove_object, ObjectKind};
+use crate::reuse::{key, lock, reap, Reuse};
+
+/// How often a process that waits for another's create looks again.
+const LOOK_AGAIN: Duration = Duration::from_millis(50);
+
+impl ContainerBuilder {
+    /// [`start`](Self::start) for a builder with [`reuse`](Self::reuse).
+    pub(super) async fn start_reused(mut self, lifetime: Reuse) -> Result<Container> {
+        let resource = format!("reused container (image {})", self.image);
+        if !self.networks.is_empty() || self.mounts.iter().any(|m| m.hold().is_some()) {
+            return Err(Error::invalid(
+                resource,
+                "a reused container outlives this process, so it cannot join a network or mount a volume \
+                 that this process owns; reach it through its published ports, or do not reuse it",
+            ));
+        }
+        let engine = crate::owned::engine_for(self.engine.clone()).await?;
+        let image_id = engine.pull_image(&self.image, &self.pull).await?.id;
+        let bind = match engine.is_local() {
+            true => super::create::LOOPBACK,
+            false => super::create::EVERY_ADDRESS,
+        };
+        let body = self.to_create_body_binding("reused", bind)?;
+        let files = match self.files.is_empty() {
+            true => Vec::new(),
+            false => files::pack(&self.files, &resource)?,
+        };
+        let key = key::config_key(&body, &image_id, &files, lock::uid());
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("dockhand-shared-{key}"));
+        let lock_path = lock::path_for(engine.endpoint(), &key);
+        let first = lock::begin_using(&lock_path).await.map_err(|source| Error::Io {
+            operation: "lock",
+            resource: format!("{} (the users of reused container {name})", lock_path.display()),
+            source,
+        })?;
+        if first && lifetime == Reuse::Run {
+            reap::register(engine.endpoint(), &name, &lock_path);
+        }
+        self.reuse = None;
+        self.engine = Some(engine.clone());
+        let builder = self
+            .named(name)
+            // No process's session: no process's cleanup removes it.
+            .reserved_label(labels::SESSION, format!("shared-{key}"))
+            .reserved_label(labels::REUSE, lifetime.label())
+            .reserved_label(labels::REUSE_KEY, key.clone())
+            .reserved_label(labels::REUSE_LOCK, lock_path.display().to_string());
+        let container = builder.find_or_create(&engine, &key).await?;
+        container.mark_reused(lock_path);
+        Ok(container)
+    }
+
+    /// Adopts the running container of this name, or creates it, until the
+    /// startup timeout.
+    async fn find_or_create(&self, engine: &Engine, key: &str) -> Result<Container> {
+        let name = self.name.clone().unwrap_or_default();
+        let resource = format!("reused container {name} (image {})", self.image);
+        let begun = Instant::now();
+        loop {
+            match crate::podman::inspect_container(engine.docker(), &name).await {
+                Err(err) if status_of(&err) == Some(404) => match self.clone().start_owned().await {
+                    Ok(container) => {
+                        container.disown();
+                        return Ok(container);
+                    }
+                    // Another process created it first: adopt it.
+                    Err(Error::Engine {
+                        operation: "create",
+                        source,
+                        ..
+                    }) if status_of(&source) == Some(409) => {}
+                    Err(err) => return Err(err),
+                },
+                Err(err) => return Err(Error::engine("inspect", &resource, err)),
+                Ok(info) => {
+                    let theirs = info.config.as_ref().and_then(|c| c.labels.as_ref());
+                    let their_key = theirs.and_then(|l| l.get(labels::REUSE_KEY));
+                    if their_key.map(String::as_str) != Some(key) {
+                        return Err(Error::Conflict {
+                            resource,
+                            existing: format!("container {name}, which is not this configuration's"),
+                            hint:
+                                "give the reused container another name (or none), or remove that container"
+                                    .into(),
+                        });
+                    }
+                    if let Some(container) = self.adopt_if_running(engine, &name, info, begun).await? {
+                        return Ok(container);
+                    }
+                }
+            }
+            if begun.elapsed() >= self.startup_timeout {
+                return Err(Error::Timeout {
+                    operation: "start",
+                    resource,
+                    after: self.startup_timeout,
+                });
+            }
+            tokio::time::sleep(LOOK_AGAIN).await;
+        }
+    }
+
+    /// The container, ready, if it runs; `None` while another process creates
+    /// or removes it. A dead one is removed so that the next look creates it.
+    async fn adopt_if_running(
+        &self,
+        engine: &Engine,
+        name: &str,
+        info: ContainerInspectResponse,
+        begun: Instant,
+    ) -> Result<Option<Container>> {
+        let status = info.state.as_ref().and_then(|s| s.status);
+        match status {
+            Some(ContainerStateStatusEnum::RUNNING) => {}
+            Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD) => {
+                let id = info.id.unwrap_or_default();
+                if let Err(err) = remove_object(engine.docker(), ObjectKind::Container, &id).await {
+                    tracing::debug!(container = %name, %err, "removing a dead reused container failed");
+                }
+                return Ok(None);
+            }
+            _ => return Ok(None),
+        }
+        let published = self.publish.iter().map(|p| p.port).collect();
+        let id = info.id.unwrap_or_default();
+        let container = Container::new(
+            engine.clone(),
+            id,
+            name.to_string(),
+            self.image.clone(),
+            published,
+            Vec::new(),
+        );
+        container.disown();
+        container.refresh_ports().await?;
+        // Its creator may have restarted it: only the current run's lines count.
+        self.wait_ready(&container, begun, true).await?;
+        Ok(Some(container))
+    }
+}

@@ -1,0 +1,167 @@
+//! Who uses a reused container, counted by the kernel: every process that uses
+//! one holds a shared `flock` on its lock file for as long as it lives, and the
+//! kernel lets go of it however the process ends (SIGKILL included). Whoever
+//! wants to remove the container must first get the lock exclusively, which it
+//! can only while no process uses it — and while it holds it, no process can
+//! begin to.
+//!
+//! The files live in a directory of this user's (`$TMPDIR/dockhand-<uid>`):
+//! the processes of one test run are on one host.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+/// This user's id (from `/proc/self`, which needs no unsafe call).
+pub(crate) fn uid() -> u32 {
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+}
+
+/// The directory of the lock files.
+pub(crate) fn dir() -> PathBuf {
+    std::env::temp_dir().join(format!("dockhand-{}", uid()))
+}
+
+/// The lock file of the container with this key on this engine.
+pub(crate) fn path_for(endpoint: &str, key: &str) -> PathBuf {
+    let engine = hex::short(&Sha256::digest(endpoint.as_bytes()), 8);
+    dir().join(format!("shared-{engine}-{key}.lock"))
+}
+
+/// The file a reaper holds while it waits for a run to end.
+pub(crate) fn reaper_path(lock: &Path) -> PathBuf {
+    lock.with_extension("reaper")
+}
+
+/// Another file beside a lock file (a Redis server's logical databases).
+pub(crate) fn beside(lock: &Path, extension: &str) -> PathBuf {
+    lock.with_extension(extension)
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// The lock, taken exclusively, if no process holds it now.
+pub(crate) fn try_exclusive(path: &Path) -> io::Result<Option<File>> {
+    let file = open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(err)) => Err(err),
+    }
+}
+
+/// The lock, taken exclusively; blocks until every user has let go.
+pub(crate) fn exclusive(path: &Path) -> io::Result<File> {
+    let file = open(path)?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Whether a lock file exists and someone holds it (shared or exclusive).
+pub(crate) fn held(path: &Path) -> io::Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    Ok(try_exclusive(path)?.is_none())
+}
+
+/// The shared locks this process holds: one per lock file, until it exits.
+static USING: Mutex<Option<HashMap<PathBuf, File>>> = Mutex::new(None);
+
+/// Begins using the container behind `path` (once per process; later calls
+/// return at once): waits while someone removes it. True the first time.
+pub(crate) async fn begin_using(path: &Path) -> io::Result<bool> {
+    if using(path) {
+        return Ok(false);
+    }
+    let owned = path.to_path_buf();
+    let file = tokio::task::spawn_blocking(move || {
+        let file = open(&owned)?;
+        file.lock_shared()?;
+        // The last use, for an idle TTL of containers kept across runs.
+        file.set_modified(std::time::SystemTime::now())?;
+        Ok::<_, io::Error>(file)
+    })
+    .await
+    .map_err(io::Error::other)??;
+    let mut held = USING.lock().unwrap_or_else(|e| e.into_inner());
+    let held = held.get_or_insert_with(HashMap::new);
+    // Two tasks may have raced here; the second lock is simply dropped.
+    let first = !held.contains_key(path);
+    held.entry(path.to_path_buf()).or_insert(file);
+    Ok(first)
+}
+
+fn using(path: &Path) -> bool {
+    let held = USING.lock().unwrap_or_else(|e| e.into_inner());
+    held.as_ref().is_some_and(|h| h.contains_key(path))
+}
+
+/// Stops using it: the shared lock is let go (the exit hook, when no watcher
+/// reaps after this process).
+pub(crate) fn end_using(path: &Path) {
+    let mut held = USING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(held) = held.as_mut() {
+        held.remove(path);
+    }
+}
+
+/// Hex without a dependency: the first `len` digits of a digest.
+pub(crate) mod hex {
+    pub(crate) fn short(bytes: &[u8], len: usize) -> String {
+        bytes
+            .iter()
+            .flat_map(|b| [b >> 4, b & 0xf])
+            .take(len)
+            .map(|n| char::from_digit(u32::from(n), 16).unwrap_or('0'))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exclusive_lock_waits_for_every_user() {
+        let path = dir().join(format!("unit-{}.lock", crate::labels::random_hex(12)));
+        let user = open(&path).unwrap();
+        user.lock_shared().unwrap();
+        assert!(held(&path).unwrap());
+        assert!(try_exclusive(&path).unwrap().is_none(), "a user holds it");
+        drop(user);
+        let remover = try_exclusive(&path).unwrap().expect("nobody uses it");
+        assert!(
+            open(&path).unwrap().try_lock_shared().is_err(),
+            "no new user while removing"
+        );
+        drop(remover);
+        assert!(!held(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn paths_are_per_engine_and_key() {
+        let a = path_for("unix:///var/run/docker.sock", "k1");
+        assert_ne!(a, path_for("unix:///run/podman/podman.sock", "k1"));
+        assert_ne!(a, path_for("unix:///var/run/docker.sock", "k2"));
+        assert!(a.starts_with(dir()));
+        assert_eq!(reaper_path(&a).extension().unwrap(), "reaper");
+        assert_eq!(hex::short(&[0xab, 0x01], 3), "ab0");
+    }
+}
