@@ -6,7 +6,9 @@
 //! the start-up hook in [`crate::hooks`] catches the marker before `main`. The
 //! parent holds the write end of the watcher's stdin; the kernel closes it when
 //! the parent dies, and the watcher's read returns end-of-file. Lines written to
-//! the pipe name objects the watcher must spare (`keep`).
+//! the pipe name objects the watcher must spare (`keep`), and containers reused
+//! for the run that it removes once the run is over and nobody uses them
+//! (`reap`, see [`crate::reuse::reap`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};

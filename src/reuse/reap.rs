@@ -93,43 +93,6 @@ fn parent_pid(pid: u32) -> Option<u32> {
         .ok()
 }
 
-/// This process uses `container` for the run: its watcher removes it after
-/// the run; without a watcher, the exit hook removes it if nobody else uses it.
-pub(crate) fn register(endpoint: &str, container: &str, lock_path: &Path) {
-    let (run_pid, run_start) = run_root();
-    let reap = Reap {
-        run_pid,
-        run_start,
-        container: container.to_string(),
-        lock: lock_path.to_path_buf(),
-    };
-    if crate::watcher::tell(endpoint, &reap.line()) {
-        return;
-    }
-    let endpoint = endpoint.to_string();
-    crate::worker::release_at_exit(Box::new(move || {
-        lock::end_using(&reap.lock);
-        if lock::held(&lock::reaper_path(&reap.lock)).unwrap_or(true) {
-            return; // another process's watcher removes it after the run
-        }
-        let Ok(Some(users)) = lock::try_exclusive(&reap.lock) else {
-            return; // in use elsewhere
-        };
-        let name = reap.container;
-        crate::worker::submit(
-            &endpoint,
-            Box::new(move |docker| {
-                Box::pin(async move {
-                    if let Err(err) = remove_patiently(&docker, ObjectKind::Container, &name).await {
-                        tracing::warn!(container = %name, %err, "removing a reused container failed");
-                    }
-                    drop(users);
-                })
-            }),
-        );
-    }));
-}
-
 /// The watcher's part, after its parent is gone: for each container no other
 /// reaper waits for, wait for the run to end and nobody to use it, then remove it.
 pub(crate) fn reap_after_runs(docker: &bollard::Docker, runtime: &tokio::runtime::Runtime, reaps: Vec<Reap>) {

@@ -3,6 +3,7 @@
 //! create it at once end with one container), or created; either way this
 //! process counts as a user until it exits.
 
+use std::path::Path;
 use std::time::Duration;
 
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
@@ -13,7 +14,7 @@ use crate::container::{files, Container};
 use crate::engine::Engine;
 use crate::error::{status_of, Error, Result};
 use crate::labels;
-use crate::remove::{remove_object, ObjectKind};
+use crate::remove::{remove_object, remove_patiently, ObjectKind};
 use crate::reuse::{key, lock, reap, Reuse};
 
 /// How often a process that waits for another's create looks again.
@@ -53,7 +54,7 @@ impl ContainerBuilder {
             source,
         })?;
         if first && lifetime == Reuse::Run {
-            reap::register(engine.endpoint(), &name, &lock_path);
+            register(engine.endpoint(), &name, &lock_path);
         }
         self.reuse = None;
         self.engine = Some(engine.clone());
@@ -156,4 +157,41 @@ impl ContainerBuilder {
         self.wait_ready(&container, begun, true).await?;
         Ok(Some(container))
     }
+}
+
+/// This process uses `container` for the run: its watcher removes it after
+/// the run; without a watcher, the exit hook removes it if nobody else uses it.
+fn register(endpoint: &str, container: &str, lock_path: &Path) {
+    let (run_pid, run_start) = reap::run_root();
+    let reap = reap::Reap {
+        run_pid,
+        run_start,
+        container: container.to_string(),
+        lock: lock_path.to_path_buf(),
+    };
+    if crate::watcher::tell(endpoint, &reap.line()) {
+        return;
+    }
+    let endpoint = endpoint.to_string();
+    crate::worker::release_at_exit(Box::new(move || {
+        lock::end_using(&reap.lock);
+        if lock::held(&lock::reaper_path(&reap.lock)).unwrap_or(true) {
+            return; // another process's watcher removes it after the run
+        }
+        let Ok(Some(users)) = lock::try_exclusive(&reap.lock) else {
+            return; // in use elsewhere
+        };
+        let name = reap.container;
+        crate::worker::submit(
+            &endpoint,
+            Box::new(move |docker| {
+                Box::pin(async move {
+                    if let Err(err) = remove_patiently(&docker, ObjectKind::Container, &name).await {
+                        tracing::warn!(container = %name, %err, "removing a reused container failed");
+                    }
+                    drop(users);
+                })
+            }),
+        );
+    }));
 }
