@@ -207,6 +207,32 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// A database server refused or failed a request made over its own
+    /// protocol (a clone, a checkpoint), or could not be reached.
+    #[error("{operation} {resource}: {message}")]
+    Database {
+        /// What was being done (`clone database`, `checkpoint`).
+        operation: &'static str,
+        /// On what: the server's container and the database.
+        resource: String,
+        /// What the server (or the connection) said.
+        message: String,
+    },
+
+    /// A migration failed while its template database was built; the
+    /// half-built template was dropped.
+    #[error("migration {migration} failed on {server}: {message}\n  in statement: {statement}")]
+    Migration {
+        /// The server's container.
+        server: String,
+        /// The migration: a file's name, `statement N`, or the function's version.
+        migration: String,
+        /// The statement the server pointed at (or the migration's start).
+        statement: String,
+        /// The server's message.
+        message: String,
+    },
 }
 
 /// The details of a failed readiness wait.

@@ -3,17 +3,25 @@
 
 mod database;
 mod mariadb;
+#[cfg(feature = "postgres")]
+mod migrations;
 mod nats;
 mod postgres;
 mod redis;
 mod service;
+#[cfg(feature = "postgres")]
+mod template;
 mod url;
 
 pub use database::TestDatabase;
 pub use mariadb::{MariaDb, MariaDbContainer, SharedMariaDb, DEFAULT_IMAGE as MARIADB_IMAGE};
+#[cfg(feature = "postgres")]
+pub use migrations::Migrations;
 pub use nats::{Nats, NatsContainer, SharedNats, DEFAULT_IMAGE as NATS_IMAGE};
 pub use postgres::{Postgres, PostgresContainer, SharedPostgres, DEFAULT_IMAGE as POSTGRES_IMAGE};
 pub use redis::{
     FreeDatabases, Redis, RedisContainer, RedisDatabase, SharedRedis, DEFAULT_IMAGE as REDIS_IMAGE,
 };
 pub use service::{Running, Service, Shared};
+#[cfg(feature = "postgres")]
+pub use template::MigratedDatabase;

@@ -45,6 +45,7 @@ pub struct Postgres {
     init: Vec<(String, String)>,
     ephemeral: bool,
     startup_timeout: Duration,
+    pool_size: usize,
 }
 
 impl Default for Postgres {
@@ -57,6 +58,7 @@ impl Default for Postgres {
             init: Vec::new(),
             ephemeral: true,
             startup_timeout: Duration::from_secs(60),
+            pool_size: 4,
         }
     }
 }
@@ -141,6 +143,23 @@ impl Postgres {
     pub fn startup_timeout(mut self, limit: Duration) -> Self {
         self.startup_timeout = limit;
         self
+    }
+
+    /// How many migrated databases the server keeps ready per set of
+    /// migrations (default 4; 0: clone each when asked). Used with the
+    /// `postgres` feature's `migrated_database`.
+    ///
+    /// ```
+    /// let pg = dockhand::modules::Postgres::new().pool_size(8);
+    /// ```
+    pub fn pool_size(mut self, ready: usize) -> Self {
+        self.pool_size = ready;
+        self
+    }
+
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(super) fn ready_pool_size(&self) -> usize {
+        self.pool_size
     }
 
     /// The container builder this module would start, to add anything else
@@ -248,7 +267,7 @@ impl Running<Postgres> {
         self.url_for(&self.settings().database)
     }
 
-    fn url_for(&self, database: &str) -> String {
+    pub(super) fn url_for(&self, database: &str) -> String {
         let settings = self.settings();
         service_url(
             "postgres",

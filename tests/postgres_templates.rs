@@ -1,0 +1,292 @@
+//! Migrated databases (feature `postgres`): templates built once per server and
+//! migrations, in any process; clones handed out warm; checkpoints; failing
+//! migrations named. Checked through tokio-postgres against the real server.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use dockhand::modules::{Migrations, Postgres, SharedPostgres};
+use dockhand::Error;
+
+static PG: SharedPostgres = SharedPostgres::new(|| Postgres::new().image(common::POSTGRES));
+
+fn migrations_dir(files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(common::unique("migrations"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, sql) in files {
+        std::fs::write(dir.join(name), sql).unwrap();
+    }
+    dir
+}
+
+/// Twenty tables and a seeded row: the shape the bench measures too.
+fn twenty_tables(tag: &str) -> Vec<String> {
+    let mut sql: Vec<String> = (0..20)
+        .map(|i| format!("CREATE TABLE t{i}_{tag} (id serial PRIMARY KEY, body text NOT NULL)"))
+        .collect();
+    sql.push(format!("INSERT INTO t0_{tag} (body) VALUES ('seed')"));
+    sql
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let server = PG.server().await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&server.connection_string(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+async fn databases_like(prefix: &str) -> Vec<String> {
+    admin()
+        .await
+        .query(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+            &[&prefix],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn databases_hold_the_migrations_are_isolated_and_dropped() -> dockhand::Result<()> {
+    common::postgres().await?;
+    let tag = common::unique("m").replace('-', "_");
+    let dir = migrations_dir(&[
+        ("0001_orders.sql", &format!("CREATE TABLE orders_{tag} (id serial PRIMARY KEY, item text);")),
+        (
+            "0002_seed.sql",
+            &format!("INSERT INTO orders_{tag} (item) VALUES ('tea'); INSERT INTO orders_{tag} (item) VALUES ('cake');"),
+        ),
+        ("README.txt", "not a migration"),
+    ]);
+    let migrations = Migrations::dir(&dir);
+    let a = PG.migrated_database(&migrations).await?;
+    let b = PG.migrated_database(&migrations).await?;
+    assert_ne!(a.name(), b.name());
+    let (ca, cb) = (a.client().await?, b.client().await?);
+    let count = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    let seeded = ca
+        .query(&format!("SELECT count(*) FROM orders_{tag}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(count(seeded), 2, "the migrations' rows are there");
+    ca.execute(&format!("INSERT INTO orders_{tag} (item) VALUES ('a only')"), &[])
+        .await
+        .unwrap();
+    let in_b = cb
+        .query(&format!("SELECT count(*) FROM orders_{tag}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(count(in_b), 2, "databases must not share rows");
+
+    let name = a.name().to_string();
+    drop((ca, a));
+    assert!(dockhand::wait_for_cleanup(Duration::from_secs(30)));
+    assert!(
+        databases_like(&name).await.is_empty(),
+        "a dropped guard's database is gone"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_pool_fills_itself_and_hands_out_warm_clones() -> dockhand::Result<()> {
+    common::postgres().await?;
+    let tag = common::unique("p").replace('-', "_");
+    let migrations = Migrations::sql(twenty_tables(&tag));
+    let first = PG.migrated_database(&migrations).await?;
+    // The server keeps four ready clones of this template.
+    let mut ready = Vec::new();
+    for _ in 0..100 {
+        ready = databases_like("pool_").await;
+        if ready.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready.len() >= 4, "the pool did not fill: {ready:?}");
+    let warm = PG.migrated_database(&migrations).await?;
+    let client = warm.client().await?;
+    let seed: String = client
+        .query_one(&format!("SELECT body FROM t0_{tag}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(seed, "seed");
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 20);
+    drop(first);
+    Ok(())
+}
+
+#[tokio::test]
+async fn checkpoints_go_back_in_milliseconds() -> dockhand::Result<()> {
+    common::postgres().await?;
+    let migrations = Migrations::sql(["CREATE TABLE items (id int)"]);
+    let db = PG.migrated_database(&migrations).await?;
+    let client = db.client().await?;
+    client
+        .batch_execute("INSERT INTO items VALUES (1), (2)")
+        .await
+        .unwrap();
+    drop(client);
+    db.checkpoint("after-seed").await?;
+    let client = db.client().await?;
+    client
+        .batch_execute("DELETE FROM items; INSERT INTO items VALUES (9)")
+        .await
+        .unwrap();
+    drop(client);
+    db.restore("after-seed").await?;
+    let client = db.client().await?;
+    let ids: Vec<i32> = client
+        .query("SELECT id FROM items ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, [1, 2], "restore brings back the checkpoint's rows");
+    let err = db.restore("never-taken").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    assert!(err.to_string().contains("never-taken"), "{err}");
+    let name = db.name().to_string();
+    drop((client, db));
+    assert!(dockhand::wait_for_cleanup(Duration::from_secs(30)));
+    assert!(
+        databases_like(&name).await.is_empty(),
+        "checkpoints go with their database"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_migration_is_named_and_leaves_nothing() -> dockhand::Result<()> {
+    common::postgres().await?;
+    let tag = common::unique("f").replace('-', "_");
+    let dir = migrations_dir(&[
+        ("0001_ok.sql", &format!("CREATE TABLE ok_{tag} (id int);")),
+        (
+            "0002_bad.sql",
+            &format!("CREATE TABLE also_{tag} (id int);\nINSERT INTO missing_{tag} VALUES (1);\n"),
+        ),
+    ]);
+    let migrations = Migrations::dir(&dir);
+    let err = PG.migrated_database(&migrations).await.unwrap_err();
+    let Error::Migration {
+        migration,
+        statement,
+        message,
+        ..
+    } = &err
+    else {
+        panic!("expected a migration error, got {err:?}");
+    };
+    assert_eq!(migration, "0002_bad.sql");
+    assert_eq!(statement, &format!("INSERT INTO missing_{tag} VALUES (1)"));
+    assert!(message.contains(&format!("missing_{tag}")), "{message}");
+    assert!(
+        databases_like("tplb_").await.is_empty(),
+        "a half-built template was left"
+    );
+
+    // Fixed, the migrations are another template, and it builds.
+    std::fs::write(
+        dir.join("0002_bad.sql"),
+        format!("CREATE TABLE also_{tag} (id int);"),
+    )
+    .unwrap();
+    let db = PG.migrated_database(&migrations).await?;
+    db.client()
+        .await?
+        .batch_execute(&format!("SELECT * FROM also_{tag}"))
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    Ok(())
+}
+
+const BUILDS: &str = "DOCKHAND_TEST_BUILDS";
+
+/// The child: asks for a database whose migration function notes every build
+/// in a file, then prints `READY`.
+#[tokio::test]
+#[ignore = "child process of the template tests"]
+async fn child_asks_for_a_migrated_database() -> dockhand::Result<()> {
+    let log = std::env::var(BUILDS).expect("started by its parent test");
+    let version = log.clone();
+    let migrations = Migrations::function(version, move |client| {
+        let log = log.clone();
+        Box::pin(async move {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&log)
+                .unwrap();
+            writeln!(file, "built by {}", std::process::id()).unwrap();
+            // Slow enough that the other process asks while this one builds.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            client
+                .batch_execute("CREATE TABLE built (id int)")
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let db = PG.migrated_database(&migrations).await?;
+    db.client()
+        .await?
+        .batch_execute("SELECT * FROM built")
+        .await
+        .unwrap();
+    println!("READY {}", db.name());
+    Ok(())
+}
+
+#[test]
+fn processes_asking_at_once_build_the_template_once() {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { common::postgres().await.map(drop) })
+        .unwrap();
+    let log = std::env::temp_dir().join(common::unique("builds"));
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "child_asks_for_a_migrated_database",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env(BUILDS, &log)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && stdout.contains("READY"), "{stdout}");
+    }
+    let builds = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(builds.lines().count(), 1, "three processes, one build: {builds}");
+    std::fs::remove_file(&log).unwrap();
+}
