@@ -83,18 +83,23 @@ async fn ls_sweep_and_logs_see_a_live_container() -> dockhand::Result<()> {
     Ok(())
 }
 
-/// A container that looks like a leak of a dead process, made with the CLI.
+/// A container that looks like a leak of a machine that went away ten
+/// minutes ago. A leak of a dead process on this host would do as well, but
+/// every test process's background sweep removes those at once, so under
+/// nextest another test could take it from this one.
 fn orphan(tag: &str) -> String {
-    let dead_pid = (3_000_000..4_000_000)
-        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
-        .unwrap();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 600;
     let labels = [
         "dockhand.managed=true".to_string(),
         "dockhand.session=deadbeefdeadbeef".into(),
-        format!("dockhand.owner.host={}", host.trim()),
-        format!("dockhand.owner.pid={dead_pid}"),
+        format!("dockhand.owner.host=elsewhere-{tag}"),
+        "dockhand.owner.pid=4242".into(),
         "dockhand.owner.start=1".into(),
+        format!("dockhand.created={created}"),
         format!("dockhand-test={tag}"),
     ];
     let mut cmd = Command::new("docker");
@@ -107,20 +112,34 @@ fn orphan(tag: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+fn row_of(report: &str, id: &str) -> String {
+    report
+        .lines()
+        .find(|l| l.contains(id))
+        .unwrap_or_else(|| panic!("{id} not reported: {report}"))
+        .to_string()
+}
+
 #[tokio::test]
 async fn dry_run_removes_nothing_and_sweep_removes_the_orphan() -> dockhand::Result<()> {
     busybox().await?;
     let tag = common::unique("cli-orphan");
     let id = orphan(&tag);
 
+    // Another host's objects go after the TTL: an hour unless asked.
     let (ok, report, _) = dockhand(&["sweep", "--dry-run", "--json"]);
     assert!(ok);
-    let row = report
-        .lines()
-        .find(|l| l.contains(&id))
-        .unwrap_or_else(|| panic!("orphan not reported: {report}"));
+    let row = row_of(&report, &id);
     assert!(
-        row.contains("\"action\":\"would remove\"") && row.contains("is gone"),
+        row.contains("\"action\":\"kept\"") && row.contains("younger than the TTL"),
+        "{row}"
+    );
+
+    let (ok, report, _) = dockhand(&["sweep", "--dry-run", "--ttl", "5m", "--json"]);
+    assert!(ok);
+    let row = row_of(&report, &id);
+    assert!(
+        row.contains("\"action\":\"would remove\"") && row.contains("older than the TTL"),
         "{row}"
     );
     // Neither the dry run nor a look (`ls`) may remove anything, not even in
@@ -128,13 +147,22 @@ async fn dry_run_removes_nothing_and_sweep_removes_the_orphan() -> dockhand::Res
     dockhand(&["ls"]);
     assert!(common::container_exists(&id), "a dry run removed the orphan");
 
-    let (ok, report, _) = dockhand(&["sweep", "--json"]);
+    let (ok, _, err) = dockhand(&["sweep", "--ttl", "soon"]);
+    assert!(
+        !ok && err.contains("--ttl takes a duration") && err.contains("\"soon\""),
+        "{err}"
+    );
+    assert!(
+        common::container_exists(&id),
+        "a refused sweep removed the orphan"
+    );
+
+    let (ok, report, _) = dockhand(&["sweep", "--ttl", "300", "--json"]);
     assert!(ok, "{report}");
-    let row = report
-        .lines()
-        .find(|l| l.contains(&id))
-        .unwrap_or_else(|| panic!("orphan not swept: {report}"));
-    assert!(row.contains("\"action\":\"removed\""), "{row}");
+    assert!(
+        row_of(&report, &id).contains("\"action\":\"removed\""),
+        "{report}"
+    );
     assert!(!common::container_exists(&id));
     Ok(())
 }

@@ -110,18 +110,22 @@ async fn exec_keeps_streams_apart_and_takes_options() -> dockhand::Result<()> {
 #[tokio::test]
 async fn logs_snapshot_and_stream() -> dockhand::Result<()> {
     // Docker orders the two streams by when it read them, so each write waits
-    // until the test has seen the one before (a fifo the test writes to).
+    // until the test has seen the one before (a line the test writes to a
+    // fifo). The shell holds the fifo open for reading and writing: reopened
+    // per read, it could still see the last writer, read end-of-file and go on
+    // without the test, leaving the next writer blocked for good.
     let c = Container::builder(busybox().await?)
         .cmd([
             "sh",
             "-c",
-            "mkfifo /tmp/go; echo one; read x < /tmp/go; echo two >&2; read x < /tmp/go; echo three; exec sleep 60",
+            "mkfifo /tmp/go; exec 3<>/tmp/go; echo one; read x <&3; echo two >&2; read x <&3; echo three; exec sleep 60",
         ])
         .wait_for(WaitFor::log("one"))
         .start()
         .await?;
     for next in ["two", "three"] {
-        c.exec(["sh", "-c", "echo > /tmp/go"]).await?;
+        let go = dockhand::Exec::new(["sh", "-c", "echo > /tmp/go"]).timeout(Duration::from_secs(10));
+        assert_eq!(c.exec(go).await?.exit_code, 0);
         c.wait_until(WaitFor::log(next), Duration::from_secs(10)).await?;
     }
     let logs = c.logs().await?;
@@ -130,7 +134,10 @@ async fn logs_snapshot_and_stream() -> dockhand::Result<()> {
     assert_eq!(logs.all(), "one\ntwo\nthree\n");
 
     let mut stream = c.log_stream();
-    let first = stream.next_line().await.unwrap()?;
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next_line())
+        .await
+        .unwrap()
+        .unwrap()?;
     assert_eq!((first.source, first.text.as_str()), (LogSource::Stdout, "one"));
     // The stream follows: output written later still arrives.
     c.exec(["sh", "-c", "echo later > /proc/1/fd/1"]).await?;

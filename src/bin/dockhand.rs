@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! dockhand ls [--json]                    managed objects: kind, owner, alive, watcher, age, image, ports
-//! dockhand sweep [--dry-run] [--kept] [--reused] [--all] [--json]
+//! dockhand sweep [--dry-run] [--kept] [--reused] [--all] [--ttl D] [--json]
 //!                                         remove objects of dead processes (--kept: kept ones too;
-//!                                         --reused: containers kept across runs nobody uses; --all: every one)
+//!                                         --reused: containers kept across runs nobody uses; --all: every one;
+//!                                         --ttl: age after which another host's objects go, e.g. 90s, 15m, 2h; default 1h)
 //! dockhand logs <container> [-f]          a container's logs (follow with -f)
 //! ```
 
@@ -25,7 +26,7 @@ macro_rules! out {
 }
 
 const USAGE: &str =
-    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--reused] [--all] [--json] | logs <container> [-f]";
+    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--reused] [--all] [--ttl D] [--json] | logs <container> [-f]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -38,7 +39,10 @@ async fn main() -> ExitCode {
                 .into_iter()
                 .filter(|f| flag(f))
                 .collect();
-            sweep(flag("--dry-run"), modes, flag("--json")).await
+            match ttl_arg(&args) {
+                Ok(ttl) => sweep(flag("--dry-run"), modes, ttl, flag("--json")).await,
+                Err(message) => Err(message),
+            }
         }
         Some("logs") => match args.get(1).filter(|a| !a.starts_with('-')) {
             Some(id) => logs(id, flag("-f") || flag("--follow")).await,
@@ -171,9 +175,33 @@ async fn ls(json: bool) -> Result<(), String> {
     Ok(())
 }
 
-async fn sweep(dry_run: bool, modes: Vec<&str>, json: bool) -> Result<(), String> {
+/// `--ttl D`: an hour unless given.
+fn ttl_arg(args: &[String]) -> Result<Duration, String> {
+    let Some(at) = args.iter().position(|a| a == "--ttl") else {
+        return Ok(Duration::from_secs(3600));
+    };
+    let text = args.get(at + 1).map_or("", String::as_str);
+    parse_duration(text)
+        .ok_or_else(|| format!("--ttl takes a duration such as 90s, 15m, 2h or 1d, not {text:?}\n{USAGE}"))
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(scale).map(Duration::from_secs)
+}
+
+async fn sweep(dry_run: bool, modes: Vec<&str>, ttl: Duration, json: bool) -> Result<(), String> {
     // The CLI removes what it is asked to even if interrupted half-way.
-    let mut sweeper = Sweeper::new().ttl(Duration::from_secs(3600));
+    let mut sweeper = Sweeper::new().ttl(ttl);
     if dry_run {
         sweeper = sweeper.dry_run();
     }
@@ -226,4 +254,20 @@ async fn logs(id: &str, follow: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit_or_seconds() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        for bad in ["", "m", "1w", "-5", "1.5h", "99999999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 }
