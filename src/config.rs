@@ -5,7 +5,7 @@
 //! | `DOCKHAND_KEEP=1` | keep every object instead of removing it (for debugging); such objects are labelled `dockhand.keep` and only `dockhand sweep --kept` (or `--all`) removes them |
 //! | `DOCKHAND_KEEP=failed` | keep only what a test that panicked still held (its guards dropped during the panic), and print how to look inside; passing tests clean up as usual |
 //! | `DOCKHAND_WATCHER=0` | start no watcher process (leaks after a SIGKILL are then left to the sweeper) |
-//! | `DOCKHAND_SWEEP=0` | no background sweep of dead processes' objects on first use |
+//! | `DOCKHAND_SWEEP=0` | no background sweep of dead processes' objects on first use (it leaves those younger than a minute to their watcher) |
 //! | `DOCKHAND_REUSE=1` | containers reused for the run ([`Reuse::Run`](crate::Reuse), the shared servers) are kept across runs instead, for a fast edit-test loop; `dockhand sweep --reused` removes them |
 
 use std::sync::atomic::{AtomicBool, Ordering};

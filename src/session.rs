@@ -68,7 +68,10 @@ pub(crate) fn begin_owning(engine: &Engine) {
                     match crate::sweep::sweep_on(
                         &docker,
                         crate::sweep::Mode::Orphans,
-                        Duration::from_secs(3600),
+                        crate::sweep::Ages {
+                            ttl: Duration::from_secs(3600),
+                            grace: Duration::from_secs(60),
+                        },
                         false,
                     )
                     .await

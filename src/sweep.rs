@@ -156,8 +156,25 @@ impl Sweeper {
             (false, false, true) => Mode::Reused,
             (false, false, false) => Mode::Orphans,
         };
-        sweep_on(engine.docker(), mode, self.ttl, self.dry_run).await
+        let ages = Ages {
+            ttl: self.ttl,
+            grace: Duration::ZERO,
+        };
+        sweep_on(engine.docker(), mode, ages, self.dry_run).await
     }
+}
+
+/// How old objects must be before a sweep removes them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ages {
+    /// For objects of other hosts.
+    pub(crate) ttl: Duration,
+    /// For objects of this host's dead processes. The background sweep of a
+    /// starting process leaves young ones to the dead owner's watcher, which
+    /// removes them within a second: two removers of one object would only
+    /// trip over each other (and a test that kills an owner on purpose would
+    /// lose its orphans to another test process).
+    pub(crate) grace: Duration,
 }
 
 /// What a sweep removes.
@@ -176,7 +193,7 @@ pub(crate) enum Mode {
 pub(crate) async fn sweep_on(
     docker: &bollard::Docker,
     mode: Mode,
-    ttl: Duration,
+    ages: Ages,
     dry_run: bool,
 ) -> Result<SweepReport> {
     let mut report = SweepReport::default();
@@ -201,7 +218,7 @@ pub(crate) async fn sweep_on(
                 continue;
             }
             let base = if mode == Mode::Reused { Mode::Orphans } else { mode };
-            match verdict(&object, base, here, now, ttl, labels::process_alive) {
+            match verdict(&object, base, here, now, ages, labels::process_alive) {
                 Verdict::Remove(why) => doomed.push((object, why)),
                 Verdict::Keep(why) => report.kept.push((object, why)),
             }
@@ -246,7 +263,7 @@ fn verdict(
     mode: Mode,
     here: &str,
     now: u64,
-    ttl: Duration,
+    ages: Ages,
     alive: impl Fn(u32, &str) -> bool,
 ) -> Verdict {
     if mode == Mode::Everything {
@@ -265,7 +282,7 @@ fn verdict(
         _ => {}
     }
     let age = object.created().map(|c| now.saturating_sub(c));
-    let old = age.is_some_and(|a| a >= ttl.as_secs());
+    let old = age.is_some_and(|a| a >= ages.ttl.as_secs());
     let host = object.labels.get(labels::OWNER_HOST).map(String::as_str);
     if host != Some(here) {
         let owner = host.unwrap_or("an unknown host");
@@ -288,6 +305,11 @@ fn verdict(
         .map_or("unknown", String::as_str);
     if alive(pid, start) {
         Verdict::Keep(format!("owner pid {pid} is alive"))
+    } else if age.is_some_and(|a| a < ages.grace.as_secs()) {
+        Verdict::Keep(format!(
+            "owner pid {pid} is gone, left to its watcher for {} s",
+            ages.grace.as_secs()
+        ))
     } else {
         Verdict::Remove(format!("owner pid {pid} is gone"))
     }
@@ -311,7 +333,10 @@ mod tests {
         }
     }
 
-    const HOUR: Duration = Duration::from_secs(3600);
+    const HOUR: Ages = Ages {
+        ttl: Duration::from_secs(3600),
+        grace: Duration::ZERO,
+    };
 
     #[test]
     fn same_host_follows_the_owner_process() {
@@ -332,6 +357,31 @@ mod tests {
         );
         assert!(matches!(
             verdict(&o, Mode::Everything, "me", 0, HOUR, alive),
+            Verdict::Remove(_)
+        ));
+    }
+
+    #[test]
+    fn the_background_sweep_leaves_young_orphans_to_their_watcher() {
+        let o = object(&[
+            (labels::OWNER_HOST, "me"),
+            (labels::OWNER_PID, "42"),
+            (labels::CREATED, "1000"),
+        ]);
+        let never = |_: u32, _: &str| false;
+        let background = Ages {
+            grace: Duration::from_secs(60),
+            ..HOUR
+        };
+        assert!(
+            matches!(verdict(&o, Mode::Orphans, "me", 1000 + 5, background, never), Verdict::Keep(why) if why.contains("left to its watcher"))
+        );
+        assert!(matches!(
+            verdict(&o, Mode::Orphans, "me", 1000 + 60, background, never),
+            Verdict::Remove(_)
+        ));
+        assert!(matches!(
+            verdict(&o, Mode::Orphans, "me", 1000 + 5, HOUR, never),
             Verdict::Remove(_)
         ));
     }
