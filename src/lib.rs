@@ -90,5 +90,5 @@ pub use signals::cleanup_on_signals;
 pub use stats::{NetworkIo, Stats, StatsStream};
 pub use sweep::{SweepReport, Sweeper};
 pub use volume::{Mount, Volume, VolumeBuilder};
-pub use wait::{HttpWait, LogWait, WaitFor};
+pub use wait::{HttpWait, LogWait, ProtocolWait, WaitFor};
 pub use worker::wait_for_cleanup;

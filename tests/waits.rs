@@ -320,3 +320,62 @@ async fn a_log_wait_after_restart_or_stop_start_waits_for_the_new_run() -> dockh
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn protocol_waits_need_the_server_itself_to_answer() -> dockhand::Result<()> {
+    // A listener that is not PostgreSQL (an HTTP server on 5432) never passes
+    // a PostgreSQL wait, however open its port is.
+    let err = Container::builder(busybox().await?)
+        .cmd(["httpd", "-f", "-p", "5432"])
+        .expose(5432)
+        .wait_for(WaitFor::postgres(5432))
+        .startup_timeout(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap_err();
+    let info = not_ready(err);
+    assert_eq!(info.reason, NotReadyReason::TimedOut);
+    assert_eq!(info.condition, "PostgreSQL to answer on port 5432/tcp");
+
+    // A Redis that is still loading its dataset is not ready; once it answers
+    // PONG, it is. (A stand-in speaking the protocol: the real server's
+    // loading phase is too short to catch.)
+    let c = Container::builder(busybox().await?)
+        .cmd([
+            "nc",
+            "-ll",
+            "-p",
+            "6379",
+            "-e",
+            "sh",
+            "-c",
+            r#"read x; if [ -e /tmp/loaded ]; then printf '+PONG\r\n'; else printf '-LOADING Redis is loading the dataset in memory\r\n'; fi"#,
+        ])
+        .expose(6379)
+        .wait_for(WaitFor::port(6379))
+        .start()
+        .await?;
+    let ready = c.wait_until(WaitFor::redis(6379), Duration::from_secs(10));
+    tokio::pin!(ready);
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut ready).await;
+    assert!(early.is_err(), "a loading Redis counted as ready: {early:?}");
+    c.exec(["touch", "/tmp/loaded"]).await?;
+    ready.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_protocol_wait_on_a_port_not_exposed_is_refused() {
+    let err = Container::builder("fixtures/busybox:latest")
+        .cmd(["sleep", "5"])
+        .wait_for(WaitFor::mysql(3306))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("MySQL to answer on port 3306/tcp")
+            && err.to_string().contains(".expose(3306)"),
+        "{err}"
+    );
+}

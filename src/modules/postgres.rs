@@ -14,9 +14,6 @@ use crate::wait::WaitFor;
 /// The official image by default; swap it with [`Postgres::image`].
 pub const DEFAULT_IMAGE: &str = "postgres:16-alpine";
 const PORT: u16 = 5432;
-/// Logged by the server that accepts connections; the official image's temporary
-/// init server logs the same line on stdout, the real server on stderr.
-const READY_LINE: &str = "database system is ready to accept connections";
 
 /// A PostgreSQL server to start: user, password, database, init scripts, and
 /// whether the data lives on a tmpfs with `fsync=off` (the default: fast and
@@ -176,10 +173,9 @@ impl Postgres {
             .env("POSTGRES_DB", &self.database)
             .expose(PORT)
             .startup_timeout(self.startup_timeout)
-            // The real server logs readiness on stderr (the init server on
-            // stdout), also when the data directory already holds a database.
-            .wait_for(WaitFor::log(READY_LINE).on_stderr())
-            .wait_for(WaitFor::port(PORT));
+            // Only the real server answers on TCP: the image's init server
+            // listens on its unix socket alone.
+            .wait_for(WaitFor::postgres(PORT).user(&self.user).database(&self.database));
         if self.ephemeral {
             builder = builder
                 .env("PGDATA", "/var/lib/postgresql/data/pgdata")

@@ -112,8 +112,7 @@ impl Redis {
             .cmd(cmd)
             .expose(PORT)
             .startup_timeout(self.startup_timeout)
-            .wait_for(WaitFor::log("Ready to accept connections"))
-            .wait_for(WaitFor::port(PORT))
+            .wait_for(WaitFor::redis(PORT))
     }
 
     /// Starts the server and waits until it accepts connections.

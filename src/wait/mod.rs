@@ -4,6 +4,7 @@
 mod http;
 mod log;
 mod port;
+mod protocol;
 pub(crate) mod run;
 
 use std::fmt;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 pub use http::HttpWait;
 pub use log::LogWait;
+pub use protocol::ProtocolWait;
 
 use crate::port::Port;
 
@@ -37,6 +39,8 @@ pub enum WaitFor {
     Port(Port),
     /// An HTTP request to a published port is answered as expected.
     Http(HttpWait),
+    /// A server answers its own protocol on a published port.
+    Protocol(ProtocolWait),
     /// The engine reports the container's healthcheck as healthy.
     Healthy,
     /// The container exits, with this code when one is given.
@@ -92,6 +96,37 @@ impl WaitFor {
     /// ```
     pub fn http(port: impl Into<Port>) -> HttpWait {
         HttpWait::new(port.into())
+    }
+
+    /// PostgreSQL answers on a published port: its startup message gets an
+    /// authentication request, not "the database system is starting up" (what
+    /// `pg_isready` checks). Exact: the official image's init server listens on
+    /// no TCP port, so only the real server answers.
+    ///
+    /// ```
+    /// let w = dockhand::WaitFor::postgres(5432).user("app");
+    /// ```
+    pub fn postgres(port: impl Into<Port>) -> ProtocolWait {
+        ProtocolWait::postgres(port.into())
+    }
+
+    /// Redis answers `PING` on a published port (`+PONG`, or `-NOAUTH` from a
+    /// server with a password), and is not loading its dataset.
+    ///
+    /// ```
+    /// let w = dockhand::WaitFor::redis(6379);
+    /// ```
+    pub fn redis(port: impl Into<Port>) -> WaitFor {
+        WaitFor::Protocol(ProtocolWait::redis(port.into()))
+    }
+
+    /// A MySQL or MariaDB server sends its handshake on a published port.
+    ///
+    /// ```
+    /// let w = dockhand::WaitFor::mysql(3306);
+    /// ```
+    pub fn mysql(port: impl Into<Port>) -> WaitFor {
+        WaitFor::Protocol(ProtocolWait::mysql(port.into()))
     }
 
     /// The container's healthcheck reports healthy; `unhealthy` fails at once.
@@ -189,6 +224,7 @@ impl fmt::Display for WaitFor {
             WaitFor::Log(w) => w.fmt(f),
             WaitFor::Port(p) => write!(f, "port {p} to accept connections"),
             WaitFor::Http(h) => h.fmt(f),
+            WaitFor::Protocol(p) => p.fmt(f),
             WaitFor::Healthy => f.write_str("healthcheck to report healthy"),
             WaitFor::Exit(None) => f.write_str("the container to exit"),
             WaitFor::Exit(Some(code)) => write!(f, "the container to exit with code {code}"),
@@ -216,6 +252,12 @@ impl fmt::Display for WaitFor {
 impl From<LogWait> for WaitFor {
     fn from(w: LogWait) -> Self {
         WaitFor::Log(w)
+    }
+}
+
+impl From<ProtocolWait> for WaitFor {
+    fn from(w: ProtocolWait) -> Self {
+        WaitFor::Protocol(w)
     }
 }
 

@@ -15,7 +15,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::port::Direct;
-use super::{HttpWait, WaitFor};
+use super::protocol::Answer;
+use super::{HttpWait, ProtocolWait, WaitFor};
 use crate::error::NotReadyReason;
 use crate::exec::{self, Exec};
 use crate::logs::{LogLine, LogStream};
@@ -114,6 +115,7 @@ fn check<'a>(
         .boxed(),
         WaitFor::Port(port) => port_listens(target, port, feed).boxed(),
         WaitFor::Http(http) => http_answers(target, http, feed).boxed(),
+        WaitFor::Protocol(wait) => protocol_answers(target, wait, feed).boxed(),
         WaitFor::Healthy => healthy(target).boxed(),
         WaitFor::Exit(expected) => exits(target, *expected).boxed(),
         WaitFor::Command(cmd) => command_succeeds(target, cmd, feed).boxed(),
@@ -170,6 +172,24 @@ async fn http_answers(target: &Target<'_>, http: &HttpWait, feed: &LogFeed) -> R
         match http.attempt(target.host, host_port).await {
             Ok(()) => return Ok(()),
             Err(why) => tracing::trace!(container = target.resource, %why, "http wait: not yet"),
+        }
+        pause.sleep_or_log(feed).await;
+    }
+}
+
+async fn protocol_answers(
+    target: &Target<'_>,
+    wait: &ProtocolWait,
+    feed: &LogFeed,
+) -> Result<(), NotReadyReason> {
+    let host_port = host_port(target, &wait.port)?;
+    // Exactly when the socket listens first; then the server itself must speak.
+    port_listens(target, &wait.port, feed).await?;
+    let mut pause = Backoff::new(1, 20);
+    loop {
+        match wait.ask(target.host, host_port).await {
+            Answer::Ready => return Ok(()),
+            Answer::NotYet(why) => tracing::trace!(container = target.resource, %why, "{wait}: not yet"),
         }
         pause.sleep_or_log(feed).await;
     }

@@ -53,6 +53,10 @@ impl ContainerBuilder {
                 http.port,
                 http.port.number()
             )),
+            WaitFor::Protocol(wait) if !published(&wait.port) => Err(format!(
+                "waiting for {wait}, which is not exposed; add .expose({})",
+                wait.port.number()
+            )),
             WaitFor::Healthy if self.healthcheck.is_none() => Ok(()), // the image may define one
             WaitFor::Command(cmd) if cmd.is_empty() => Err("the wait command is empty".into()),
             _ => Ok(()),
