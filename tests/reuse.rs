@@ -65,7 +65,8 @@ fn spawn_user(tag: &str) -> Child {
         .env(TAG, tag)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // Read only when the child fails, to say why; it writes little else.
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
@@ -78,7 +79,15 @@ fn ready(mut child: Child) -> User {
         .by_ref()
         .map_while(Result::ok)
         .find_map(|l| l.split_once("READY ").map(|(_, id)| id.trim().to_string()))
-        .unwrap_or_else(|| panic!("child ended before it was ready: {:?}", child.wait()));
+        .unwrap_or_else(|| {
+            let status = child.wait();
+            let mut why = String::new();
+            if let Some(mut err) = child.stderr.take() {
+                use std::io::Read;
+                let _ = err.read_to_string(&mut why);
+            }
+            panic!("child ended before it was ready: {status:?}\n{why}")
+        });
     let (tx, done) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {

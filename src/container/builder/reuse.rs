@@ -88,7 +88,7 @@ impl ContainerBuilder {
                         operation: "create",
                         source,
                         ..
-                    }) if status_of(&source) == Some(409) => {}
+                    }) if name_taken(&source) => {}
                     Err(err) => return Err(err),
                 },
                 Err(err) => return Err(Error::engine("inspect", &resource, err)),
@@ -194,4 +194,18 @@ fn register(endpoint: &str, container: &str, lock_path: &Path) {
             }),
         );
     }));
+}
+
+/// The engine refused a create because the name is taken: Docker says 409;
+/// Podman says 409 too, unless two creates race in its storage layer, where
+/// it answers 500 "... is already in use".
+fn name_taken(err: &bollard::errors::Error) -> bool {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { status_code: 409, .. } => true,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message,
+        } => message.contains("already in use"),
+        _ => false,
+    }
 }
