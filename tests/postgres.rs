@@ -171,3 +171,44 @@ async fn any_user_and_password_survive_the_connection_string() -> dockhand::Resu
     assert_eq!(row.get::<_, String>(0), db.name());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_database_named_by_the_test_that_exists_is_a_conflict() -> dockhand::Result<()> {
+    let pg = Postgres::new()
+        .image(postgres().await?)
+        .database("orders")
+        .start()
+        .await?;
+    let db = pg.database_named("orders_test").await?;
+    assert_eq!(db.name(), "orders_test");
+    let client = connect(db.connection_string()).await;
+    let row = client.query_one("SELECT current_database()", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "orders_test");
+    client.execute("CREATE TABLE kept (x int)", &[]).await.unwrap();
+
+    // The server's own database and the one just made: each refused, named,
+    // and left as it was.
+    for taken in ["orders", "orders_test"] {
+        let err = pg.database_named(taken).await.unwrap_err();
+        assert!(matches!(err, dockhand::Error::Conflict { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains(&format!("database \"{taken}\"")),
+            "{err}"
+        );
+    }
+    assert!(client.query("SELECT * FROM kept", &[]).await.is_ok());
+    let err = pg.database_named(&"x".repeat(64)).await.unwrap_err();
+    assert!(matches!(err, dockhand::Error::InvalidConfig { .. }), "{err:?}");
+    let err = pg.database_named("a\"b").await.unwrap_err();
+    assert!(matches!(err, dockhand::Error::InvalidConfig { .. }), "{err:?}");
+
+    drop(client);
+    drop(db);
+    assert!(dockhand::wait_for_cleanup(Duration::from_secs(30)));
+    let listed = pg.psql("postgres", "SELECT datname FROM pg_database").await?;
+    assert!(
+        !listed.contains("orders_test") && listed.contains("orders"),
+        "{listed}"
+    );
+    Ok(())
+}

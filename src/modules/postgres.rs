@@ -6,7 +6,7 @@ use super::database::TestDatabase;
 use super::service::{Running, Service, Shared};
 use super::url::service_url;
 use crate::container::{Container, ContainerBuilder};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::Exec;
 use crate::labels;
 use crate::wait::WaitFor;
@@ -302,9 +302,52 @@ impl Running<Postgres> {
     /// # Ok(()) }
     /// ```
     pub async fn fresh_database(&self) -> Result<TestDatabase> {
-        let name = format!("test_{}", labels::random_hex(16));
-        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""))
+        self.create_database(format!("test_{}", labels::random_hex(16)))
+            .await
+    }
+
+    /// Creates an empty database under a name of the test's choosing, dropped
+    /// with the guard. A name that exists on the server is
+    /// [`Error::Conflict`](crate::Error::Conflict) and leaves that database
+    /// alone; a name PostgreSQL cannot take is
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    ///
+    /// ```no_run
+    /// # async fn demo(pg: &dockhand::modules::PostgresContainer) -> dockhand::Result<()> {
+    /// let db = pg.database_named("orders_test").await?;
+    /// assert_eq!(db.name(), "orders_test");
+    /// # Ok(()) }
+    /// ```
+    pub async fn database_named(&self, name: &str) -> Result<TestDatabase> {
+        let resource = format!("database {name:?} on {}", self.container().describe());
+        // 63 bytes is PostgreSQL's identifier limit: a longer name would be
+        // cut, and the guard would then drop another database.
+        if name.is_empty() || name.len() > 63 || name.contains(['"', '\0']) {
+            return Err(Error::invalid(
+                resource,
+                "a database name is 1 to 63 bytes without double quotes or NUL",
+            ));
+        }
+        self.create_database(name.to_string()).await
+    }
+
+    async fn create_database(&self, name: String) -> Result<TestDatabase> {
+        let created = self
+            .container()
+            .exec(psql_command(
+                self.user(),
+                "postgres",
+                &format!("CREATE DATABASE \"{name}\""),
+            ))
             .await?;
+        if !created.success() && created.stderr_str().contains("already exists") {
+            return Err(Error::Conflict {
+                resource: format!("database {name:?} on {}", self.container().describe()),
+                existing: format!("the database {name:?} that the server already holds"),
+                hint: "choose another name, or fresh_database() for a unique one".into(),
+            });
+        }
+        created.checked(&self.container().describe(), "psql")?;
         let drop_sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
         Ok(TestDatabase::new(
             self.container(),
