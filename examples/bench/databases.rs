@@ -5,12 +5,12 @@ use std::time::Instant;
 use crate::{mariadb_fixture, ms, postgres_fixture, raw, report, settle, Bench};
 
 pub async fn postgres(bench: &Bench) -> dockhand::Result<()> {
-    if bench.runs("postgres_query", 1) == 0 && bench.runs("postgres_isolation", 1) == 0 {
+    if bench.runs("pg_cold_start", 1) == 0 && bench.runs("postgres_isolation", 1) == 0 {
         return Ok(());
     }
     let image = postgres_fixture::postgres().await?;
     let (mut d, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..bench.runs("postgres_query", 10) {
+    for _ in 0..bench.runs("pg_cold_start", 10) {
         let t = Instant::now();
         let pg = dockhand::modules::Postgres::new().image(image).start().await?;
         first_query(&pg.connection_string()).await;
@@ -22,7 +22,7 @@ pub async fn postgres(bench: &Bench) -> dockhand::Result<()> {
         b.push(ms(t));
         raw::remove(&bench.raw, &id).await;
     }
-    report("postgres_query", &d, &b);
+    report("pg_cold_start", &d, &b);
 
     let (mut d, mut b) = (Vec::new(), Vec::new());
     for _ in 0..bench.runs("postgres_isolation", 3) {

@@ -16,6 +16,13 @@
 //! from one server (its start included) with eight servers started one after
 //! another; both sides use dockhand, as the point is the pattern, not the client.
 //!
+//! `db_handout` and `db_handout_first` hand out migrated databases (20
+//! tables) from the warm pool, beside a hand-built template clone.
+//!
+//! `suite_nextest` runs `tests/suite_bench.rs` with both runners (see
+//! `suite.rs`); `bollard_ms` there is a server per test, the way
+//! testcontainers users write it.
+//!
 //! `BENCH_SCALE=0.2` runs a fifth of the iterations (a quick look);
 //! `BENCH_ONLY=start_ready,exec` runs only the named workloads.
 
@@ -27,6 +34,8 @@ mod debian_fixture;
 mod mariadb_fixture;
 #[path = "../../fixtures/postgres.rs"]
 mod postgres_fixture;
+#[path = "../../fixtures/schema.rs"]
+mod schema;
 
 mod cleanup;
 mod containers;
@@ -34,6 +43,8 @@ mod databases;
 mod events;
 mod killed;
 mod raw;
+mod suite;
+mod templates;
 mod waits;
 
 use std::time::{Duration, Instant};
@@ -67,6 +78,15 @@ async fn main() -> dockhand::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--first-start") {
         return cleanup::first_start().await;
+    }
+    if args.iter().any(|a| a == "--handout-first") {
+        return templates::handout_first().await;
+    }
+    if let [_, flag, url] = args.as_slice()
+        && flag == "--handout-first-raw"
+    {
+        templates::handout_first_raw(url).await;
+        return Ok(());
     }
     if let [_, flag, kind, containers, run] = args.as_slice()
         && flag == "--hold"
@@ -102,6 +122,8 @@ async fn main() -> dockhand::Result<()> {
     events::replica_replace(&bench).await?;
     containers::build_cached(&bench).await?;
     databases::postgres(&bench).await?;
+    templates::handout(&bench).await?;
+    suite::suite_nextest(&bench);
     databases::mariadb_isolation(&bench).await?;
     cleanup::watcher_first_start(&bench);
     cleanup::churn(&bench).await?;

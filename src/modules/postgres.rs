@@ -179,6 +179,8 @@ impl Postgres {
         if self.ephemeral {
             builder = builder
                 .env("PGDATA", "/var/lib/postgresql/data/pgdata")
+                // Nothing on a tmpfs needs syncing: a tenth of initdb's time.
+                .env("POSTGRES_INITDB_ARGS", "--no-sync")
                 .tmpfs("/var/lib/postgresql/data", "rw,mode=0777")
                 .cmd([
                     "postgres",
