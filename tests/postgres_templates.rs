@@ -221,6 +221,41 @@ async fn a_failing_migration_is_named_and_leaves_nothing() -> dockhand::Result<(
     Ok(())
 }
 
+#[tokio::test]
+async fn changed_migrations_get_their_own_template_and_a_dead_server_is_an_error() -> dockhand::Result<()> {
+    // A server of this test's own: it is killed at the end.
+    let pg = Postgres::new()
+        .image(common::postgres().await?)
+        .pool_size(2)
+        .start()
+        .await?;
+    let old = Migrations::sql(["CREATE TABLE orders (id int)"]);
+    let new = Migrations::sql([
+        "CREATE TABLE orders (id int)",
+        "ALTER TABLE orders ADD COLUMN item text",
+    ]);
+    let before = pg.migrated_database(&old).await?;
+    // The old pool is live while the migrations change: the new ones are
+    // another template, and each hands out its own shape.
+    let after = pg.migrated_database(&new).await?;
+    let has_item = |db: dockhand::modules::MigratedDatabase| async move {
+        let client = db.client().await.unwrap();
+        client.query("SELECT item FROM orders", &[]).await.is_ok()
+    };
+    assert!(has_item(after).await, "the changed migrations were not applied");
+    assert!(!has_item(before).await, "the old template changed under its pool");
+    assert!(!has_item(pg.migrated_database(&old).await?).await);
+
+    // The server dies under its pools: a typed error naming it, soon, and no
+    // hang.
+    pg.container().kill("SIGKILL").await?;
+    let asked = tokio::time::timeout(Duration::from_secs(20), pg.migrated_database(&new)).await;
+    let err = asked.expect("a hand-out from a dead server hung").unwrap_err();
+    assert!(matches!(err, Error::Database { .. }), "{err:?}");
+    assert!(err.to_string().contains(pg.container().name()), "{err}");
+    Ok(())
+}
+
 const BUILDS: &str = "DOCKHAND_TEST_BUILDS";
 
 /// The child: asks for a database whose migration function notes every build
