@@ -256,6 +256,141 @@ async fn changed_migrations_get_their_own_template_and_a_dead_server_is_an_error
     Ok(())
 }
 
+async fn names_on(server: &str, prefix: &str) -> Vec<String> {
+    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+            &[&prefix],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test]
+async fn a_process_that_runs_several_tests_gets_clones_connected_ahead() -> dockhand::Result<()> {
+    // A server of this test's own: nothing else of this process uses it.
+    let pg = Postgres::new()
+        .image(common::postgres().await?)
+        .pool_size(2)
+        .start()
+        .await?;
+    let url = pg.connection_string();
+    let m = Migrations::sql(["CREATE TABLE orders (id int)"]);
+    let mine = format!("test_{}_", std::process::id());
+    let (a, b) = (pg.migrated_database(&m).await?, pg.migrated_database(&m).await?);
+    for db in [&a, &b] {
+        assert!(db.name().starts_with(&mine), "{}", db.name());
+    }
+    // After the second hand-out, two more are claimed and connected ahead.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ahead = loop {
+        let names = names_on(&url, &mine).await;
+        if names.len() == 4 || std::time::Instant::now() > deadline {
+            break names;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ahead.len(), 4, "{ahead:?}");
+    let c = pg.migrated_database(&m).await?;
+    assert!(
+        ahead.contains(&c.name().to_string()),
+        "{} not claimed ahead: {ahead:?}",
+        c.name()
+    );
+    let sessions = |db: String| {
+        let url = url.clone();
+        async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let n: i64 = client
+                .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", &[&db])
+                .await
+                .unwrap()
+                .get(0);
+            n
+        }
+    };
+    assert_eq!(
+        sessions(c.name().to_string()).await,
+        1,
+        "no session was opened ahead"
+    );
+    let client = c.client().await?;
+    client
+        .batch_execute("INSERT INTO orders VALUES (1)")
+        .await
+        .unwrap();
+    // The client handed over is that session: no second one was opened.
+    assert_eq!(sessions(c.name().to_string()).await, 1);
+    Ok(())
+}
+
+/// The child: holds a migrated database until killed.
+#[tokio::test]
+#[ignore = "child process of the template tests"]
+async fn child_holds_a_migrated_database() -> dockhand::Result<()> {
+    let tag = std::env::var(BUILDS).expect("started by its parent test");
+    let db = PG
+        .migrated_database(&Migrations::sql([format!("CREATE TABLE held_{tag} (id int)")]))
+        .await?;
+    println!("READY {}", db.name());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_test_process_database_is_dropped_by_the_others() -> dockhand::Result<()> {
+    common::postgres().await?;
+    let tag = common::unique("h").replace('-', "_");
+    // This process uses the server too: its pool's upkeep does the dropping.
+    let _own = PG
+        .migrated_database(&Migrations::sql([format!("CREATE TABLE held_{tag} (id int)")]))
+        .await?;
+    let url = PG.server().await?.connection_string();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_holds_a_migrated_database",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(BUILDS, &tag)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let name = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("READY ").map(str::to_string));
+    let held = match &name {
+        Some(name) => names_on(&url, name).await,
+        None => Vec::new(),
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let name = name.expect("the child got a database");
+    assert!(name.starts_with(&format!("test_{}_", child.id())), "{name}");
+    assert_eq!(held, std::slice::from_ref(&name));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !names_on(&url, &name).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} outlived its killed process"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 const BUILDS: &str = "DOCKHAND_TEST_BUILDS";
 
 /// The child: asks for a database whose migration function notes every build

@@ -6,6 +6,8 @@ mod mariadb;
 #[cfg(feature = "postgres")]
 mod migrations;
 mod nats;
+#[cfg(feature = "postgres")]
+mod pool;
 mod postgres;
 mod redis;
 mod service;

@@ -14,76 +14,22 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use once_cell::sync::Lazy;
 use tokio::sync::Notify;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
 use super::migrations::{statement_at, Migrations, Step};
+use super::pool::{connect_lasting, copy_database, db_error, keep_filled, server_message, Pool};
 use super::postgres::Postgres;
 use super::service::{Running, Shared};
 use crate::error::{Error, Result};
 use crate::labels::random_hex;
 
-/// One server's pool of one template, as this process uses it.
-struct Pool {
-    admin: Client,
-    server: String,
-    endpoint: String,
-    url: Box<dyn Fn(&str) -> String + Send + Sync>,
-    key: String,
-    refill: Notify,
-}
-
 /// This process's pools, by server container and key. An async lock: the
 /// first caller builds (or waits for) the template while the others wait.
 static POOLS: Lazy<tokio::sync::Mutex<HashMap<String, Arc<Pool>>>> =
     Lazy::new(|| tokio::sync::Mutex::new(HashMap::new()));
-
-fn db_error(operation: &'static str, resource: impl Into<String>, message: impl std::fmt::Display) -> Error {
-    Error::Database {
-        operation,
-        resource: resource.into(),
-        message: message.to_string(),
-    }
-}
-
-/// The server's own words for an error, when it sent any.
-fn server_message(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => err.to_string(),
-    }
-}
-
-/// Connects on the cleanup worker's runtime, where the connection can live as
-/// long as the process.
-async fn connect_lasting(url: String, resource: &str) -> Result<Client> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = crate::worker::spawn_task(Box::pin(async move {
-        match tokio_postgres::connect(&url, NoTls).await {
-            Ok((client, connection)) => {
-                let _ = tx.send(Ok(client));
-                let _ = connection.await;
-            }
-            Err(err) => {
-                let _ = tx.send(Err(err.to_string()));
-            }
-        }
-    }));
-    if !spawned {
-        return Err(db_error(
-            "connect to",
-            resource,
-            "the background worker is not running",
-        ));
-    }
-    rx.await
-        .map_err(|_| db_error("connect to", resource, "the connection task ended"))?
-        .map_err(|message| db_error("connect to", resource, message))
-}
 
 impl Running<Postgres> {
     /// A database of its own for one test, holding everything `migrations`
@@ -104,11 +50,16 @@ impl Running<Postgres> {
         let steps = migrations.steps()?;
         let key = migrations.key(&steps);
         let pool = self.pool(migrations, &steps, &key).await?;
-        let name = pool.claim().await?;
+        let (name, session) = match pool.take_local() {
+            Some((name, client)) => (name, Some(client)),
+            None => (pool.claim().await?, None),
+        };
+        pool.handed_out();
         Ok(MigratedDatabase {
             url: (pool.url)(&name),
             name,
             pool,
+            session: Mutex::new(session),
             checkpoints: Mutex::new(HashMap::new()),
         })
     }
@@ -133,6 +84,9 @@ impl Running<Postgres> {
             }),
             key: key.to_string(),
             refill: Notify::new(),
+            local: Mutex::new(Vec::new()),
+            handed: Default::default(),
+            filling_local: Default::default(),
         });
         let size = self.settings().ready_pool_size();
         if size > 0 {
@@ -262,152 +216,6 @@ async fn migrate(
     outcome
 }
 
-impl Pool {
-    fn prefix(&self) -> String {
-        format!("pool_{}_", self.key)
-    }
-
-    /// A clone of the template for one test: a ready one renamed to a name of
-    /// its own, else one made now.
-    async fn claim(&self) -> Result<String> {
-        let mine = format!("test_{}", random_hex(16));
-        let prefix = self.prefix();
-        let ready = self
-            .admin
-            .query(
-                "SELECT datname FROM pg_database WHERE left(datname, $2) = $1",
-                &[&prefix, &(prefix.len() as i32)],
-            )
-            .await
-            .map_err(|e| db_error("list the warm pool of", &self.server, server_message(&e)))?;
-        for row in ready {
-            let clone: String = row.get(0);
-            let renamed = self
-                .admin
-                .batch_execute(&format!("ALTER DATABASE \"{clone}\" RENAME TO \"{mine}\""))
-                .await;
-            match renamed {
-                Ok(()) => {
-                    self.refill.notify_one();
-                    return Ok(mine);
-                }
-                // Another process claimed it first.
-                Err(e) if e.code() == Some(&SqlState::UNDEFINED_DATABASE) => continue,
-                Err(e) if e.code() == Some(&SqlState::OBJECT_IN_USE) => continue,
-                Err(e) => return Err(db_error("claim a clone on", &self.server, server_message(&e))),
-            }
-        }
-        self.clone_template(&mine).await?;
-        self.refill.notify_one();
-        Ok(mine)
-    }
-
-    /// Adds a clone to the pool, warm: made under a name no claim looks at,
-    /// connected to once (a database's first session builds and saves its
-    /// catalog cache, a third of a first connect's time), then renamed into
-    /// the pool.
-    async fn add_warm_clone(&self) -> Result<()> {
-        let suffix = random_hex(12);
-        let staging = format!("warming_{}_{suffix}", self.key);
-        self.clone_template(&staging).await?;
-        match tokio_postgres::connect(&(self.url)(&staging), NoTls).await {
-            Ok((client, connection)) => {
-                let session = tokio::spawn(connection);
-                let _ = client.batch_execute("SELECT 1").await;
-                drop(client);
-                // The rename needs the session gone, not only closed here.
-                let _ = session.await;
-            }
-            Err(err) => tracing::debug!(%err, "warming a pool clone failed"),
-        }
-        let ready = format!("{}{suffix}", self.prefix());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            let renamed = self
-                .admin
-                .batch_execute(&format!("ALTER DATABASE \"{staging}\" RENAME TO \"{ready}\""))
-                .await;
-            match renamed {
-                Ok(()) => return Ok(()),
-                // The warming session's backend has not quite exited yet.
-                Err(e)
-                    if e.code() == Some(&SqlState::OBJECT_IN_USE)
-                        && tokio::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(e) => {
-                    return Err(db_error(
-                        "add a clone to the warm pool of",
-                        &self.server,
-                        server_message(&e),
-                    ))
-                }
-            }
-        }
-    }
-
-    /// `CREATE DATABASE name TEMPLATE tpl_<key>`, waiting out the moments when
-    /// a session still holds the source.
-    async fn clone_template(&self, name: &str) -> Result<()> {
-        copy_database(&self.admin, &format!("tpl_{}", self.key), name, &self.server).await
-    }
-}
-
-/// Creates `to` as a copy of `from`; the source may have no other session, so
-/// a busy one is tried again for a few seconds.
-async fn copy_database(admin: &Client, from: &str, to: &str, server: &str) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match admin
-            .batch_execute(&format!("CREATE DATABASE \"{to}\" TEMPLATE \"{from}\""))
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(e)
-                if e.code() == Some(&SqlState::OBJECT_IN_USE) && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err(e) => {
-                return Err(db_error(
-                    "copy database",
-                    format!("{server} ({from} to {to})"),
-                    server_message(&e),
-                ))
-            }
-        }
-    }
-}
-
-/// Keeps `size` ready clones, on the worker's runtime, until the server goes.
-async fn keep_filled(pool: Arc<Pool>, size: usize) {
-    let prefix = pool.prefix();
-    loop {
-        let count = pool
-            .admin
-            .query_one(
-                "SELECT count(*) FROM pg_database WHERE left(datname, $2) = $1",
-                &[&prefix, &(prefix.len() as i32)],
-            )
-            .await;
-        let Ok(count) = count else {
-            return; // the server is gone
-        };
-        let have = count.get::<_, i64>(0).max(0) as usize;
-        for _ in have..size {
-            if let Err(err) = pool.add_warm_clone().await {
-                tracing::debug!(%err, "filling the warm pool failed");
-                if pool.admin.is_closed() {
-                    return;
-                }
-            }
-        }
-        // Woken by a claim, or every few seconds for other processes' claims.
-        let _ = tokio::time::timeout(Duration::from_secs(2), pool.refill.notified()).await;
-    }
-}
-
 /// A database of one test's own, migrated, from [`Running::migrated_database`];
 /// dropped (in the background) with the guard, its checkpoints with it.
 ///
@@ -424,6 +232,8 @@ pub struct MigratedDatabase {
     name: String,
     url: String,
     pool: Arc<Pool>,
+    /// A session opened ahead, for the first `client()`.
+    session: Mutex<Option<Client>>,
     /// Checkpoint name to the database that holds it.
     checkpoints: Mutex<HashMap<String, String>>,
 }
@@ -438,7 +248,9 @@ impl std::fmt::Debug for MigratedDatabase {
 }
 
 impl MigratedDatabase {
-    /// Its name (`test_<random>`).
+    /// Its name, `test_<pid>_<start>_<random>`: the process it was handed to
+    /// (and that process's start time), so that any process can drop the
+    /// databases of a test process that was killed.
     ///
     /// ```no_run
     /// # fn demo(db: &dockhand::modules::MigratedDatabase) { assert!(db.name().starts_with("test_")); }
@@ -456,8 +268,10 @@ impl MigratedDatabase {
         &self.url
     }
 
-    /// A connected client; its connection runs on the calling runtime (the
-    /// test's) and ends with it.
+    /// A connected client. The first call may return a session opened ahead
+    /// (in a process that has run tests before, clones are claimed and
+    /// connected ahead of its next tests); later calls connect on the calling
+    /// runtime (the test's), and that connection ends with it.
     ///
     /// ```no_run
     /// # async fn demo(db: &dockhand::modules::MigratedDatabase) -> dockhand::Result<()> {
@@ -466,6 +280,10 @@ impl MigratedDatabase {
     /// # Ok(()) }
     /// ```
     pub async fn client(&self) -> Result<Client> {
+        let ahead = self.session.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(client) = ahead.filter(|c| !c.is_closed()) {
+            return Ok(client);
+        }
         let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
             .await
             .map_err(|e| db_error("connect to", self.describe(), server_message(&e)))?;
