@@ -132,8 +132,11 @@ async fn remove_image(docker: &Docker, id: &str) -> Result<(), bollard::errors::
         async move { docker.remove_image(id, Some(options), None).await.map(|_| ()) }
     };
     // Concurrent deletes of one image (two sweeps) can both answer success while
-    // it stays: check, and go again.
-    for _ in 0..5 {
+    // it stays, and a forced delete while a container being removed still uses
+    // it only untags it: check, and go again soon (the container goes within
+    // tens of milliseconds).
+    let mut pause = Duration::from_millis(25);
+    for _ in 0..8 {
         // Unforced first: Podman's force also removes the containers that use
         // the image, running ones included. Forced only where the engine asks
         // for it (several tags; on Docker a container using it, which force
@@ -147,7 +150,10 @@ async fn remove_image(docker: &Docker, id: &str) -> Result<(), bollard::errors::
         .await?;
         match docker.inspect_image(id).await {
             Err(e) if status_of(&e) == Some(404) => return Ok(()),
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            _ => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(400));
+            }
         }
     }
     Ok(())

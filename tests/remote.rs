@@ -127,6 +127,9 @@ async fn a_docker_context_with_tls_material_is_used() -> dockhand::Result<()> {
     assert_eq!(engine.endpoint(), endpoint.url());
     let tag = unique("ctx-run");
     run_a_container(&engine, &tag).await?;
+    // Removed through the endpoint, which goes with this test: wait for it.
+    settle();
+    assert!(containers_labelled(LABEL, &tag).is_empty());
     let err = EngineConfig::from_context(&config_dir, "no-such-context").unwrap_err();
     assert!(
         err.to_string().contains("docker context no-such-context"),
