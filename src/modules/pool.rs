@@ -223,6 +223,14 @@ pub(super) async fn keep_filled(pool: Arc<Pool>, size: usize) {
     }
 }
 
+/// Drops a database whatever its sessions, ignoring failure: it may be gone
+/// already, with its server.
+pub(super) async fn drop_quietly(admin: &Client, database: &str) {
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
+        .await;
+}
+
 /// How many clones a process claims ahead of its tests.
 const LOCAL: usize = 2;
 
@@ -265,10 +273,7 @@ async fn reap_dead_owners(pool: &Pool) {
         let dead = owner_of(&name).is_some_and(|(pid, start)| !crate::labels::process_alive(pid, start));
         if dead {
             tracing::debug!(database = %name, "dropping a dead test process's database");
-            let _ = pool
-                .admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await;
+            drop_quietly(&pool.admin, &name).await;
         }
     }
 }
@@ -301,10 +306,7 @@ impl Pool {
                     }
                     Err(err) => {
                         tracing::debug!(%err, "connecting a clone ahead failed");
-                        let _ = pool
-                            .admin
-                            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .await;
+                        drop_quietly(&pool.admin, &name).await;
                         break;
                     }
                 }

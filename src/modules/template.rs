@@ -20,7 +20,9 @@ use tokio::sync::Notify;
 use tokio_postgres::{Client, NoTls};
 
 use super::migrations::{statement_at, Migrations, Step};
-use super::pool::{connect_lasting, copy_database, db_error, keep_filled, server_message, Pool};
+use super::pool::{
+    connect_lasting, copy_database, db_error, drop_quietly, keep_filled, server_message, Pool,
+};
 use super::postgres::Postgres;
 use super::service::{Running, Shared};
 use crate::error::{Error, Result};
@@ -155,9 +157,7 @@ async fn build_template(
             .await
             .map_err(sql("create the template on"))?;
         if let Err(err) = migrate(server, &building, migrations, steps).await {
-            let _ = admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"))
-                .await;
+            drop_quietly(admin, &building).await;
             return Err(err);
         }
         admin
@@ -311,7 +311,7 @@ impl MigratedDatabase {
         copy_database(&self.pool.admin, &self.name, &copy, &self.pool.server).await?;
         let old = self.checkpoints().insert(name.to_string(), copy);
         if let Some(old) = old {
-            self.drop_quietly(&old).await;
+            drop_quietly(&self.pool.admin, &old).await;
         }
         Ok(())
     }
@@ -357,14 +357,6 @@ impl MigratedDatabase {
             .map(drop)
             .map_err(|e| db_error("close the sessions of", self.describe(), server_message(&e)))
     }
-
-    async fn drop_quietly(&self, database: &str) {
-        let _ = self
-            .pool
-            .admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
-            .await;
-    }
 }
 
 impl Drop for MigratedDatabase {
@@ -377,11 +369,7 @@ impl Drop for MigratedDatabase {
             Box::new(move |_docker| {
                 Box::pin(async move {
                     for database in doomed {
-                        // The server may be gone first; then so is the database.
-                        let _ = pool
-                            .admin
-                            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
-                            .await;
+                        drop_quietly(&pool.admin, &database).await;
                     }
                 })
             }),
