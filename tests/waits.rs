@@ -30,9 +30,11 @@ async fn port_wait_is_not_fooled_by_the_proxy() -> dockhand::Result<()> {
         waited >= Duration::from_secs(2),
         "reported ready after {waited:?}, before the server listened"
     );
-    // And it really answers now.
-    let logs = c.logs().await?;
-    assert!(logs.stdout().contains("listening"));
+    // And it really answers now. (The engine records log lines a moment
+    // after the process writes them: a snapshot taken at once can miss the
+    // line the shell printed just before the server started.)
+    c.wait_until(WaitFor::log("listening"), Duration::from_secs(10))
+        .await?;
     let mut stream = tokio::net::TcpStream::connect(c.address(8080)?).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
