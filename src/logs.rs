@@ -5,9 +5,10 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bollard::container::LogOutput;
-use bollard::query_parameters::LogsOptions;
+use bollard::query_parameters::{LogsOptions, WaitContainerOptions};
 use bollard::Docker;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
@@ -230,8 +231,17 @@ impl LogStream {
         options: LogsOptions,
         since: Option<String>,
     ) -> Self {
+        let follow = options.follow;
+        let frames = docker.logs(id, Some(options));
+        let frames = if follow {
+            frames
+                .take_until(stopped_for_good(docker.clone(), id.to_string()))
+                .boxed()
+        } else {
+            frames.boxed()
+        };
         LogStream {
-            frames: Some(docker.logs(id, Some(options)).boxed()),
+            frames: Some(frames),
             splitter: LineSplitter::default(),
             ready: VecDeque::new(),
             resource,
@@ -334,6 +344,23 @@ impl Stream for LogStream {
             }
         }
     }
+}
+
+/// How long a followed stream may go on after its container stopped: its last
+/// lines can arrive just after the exit.
+const FOLLOW_GRACE: Duration = Duration::from_secs(2);
+
+/// Resolves a while after the container stopped. The engine ends a followed
+/// stream when the container stops, except when it exits while the stream is
+/// being attached (moby#31323, seen here under load): then the stream stays
+/// open forever, and this ends it.
+async fn stopped_for_good(docker: Docker, id: String) {
+    let options = WaitContainerOptions {
+        condition: "not-running".into(),
+    };
+    // An error (the container is gone) also means no more lines will come.
+    let _ = docker.wait_container(&id, Some(options)).next().await;
+    tokio::time::sleep(FOLLOW_GRACE).await;
 }
 
 /// An RFC 3339 UTC timestamp (`2026-11-29T20:10:36.1Z`) with its fraction

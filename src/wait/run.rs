@@ -67,12 +67,21 @@ pub(crate) async fn wait(
         if expects_exit {
             future::pending::<()>().await;
         }
-        // A followed log stream ends when the container stops: with one open,
-        // wait for that instead of holding a second request open on the engine.
-        if uses_logs {
-            feed.ended().await;
+        // A followed log stream ends when the container stops, but the engine
+        // can miss a container that exits while the stream is being attached
+        // and keep the stream open: the exit wait runs beside it regardless.
+        let after_logs = async {
+            if uses_logs {
+                feed.ended().await;
+                exit_code(target.docker, target.id).await
+            } else {
+                future::pending().await
+            }
+        };
+        tokio::select! {
+            code = after_logs => code,
+            code = exit_code(target.docker, target.id) => code,
         }
-        exit_code(target.docker, target.id).await
     };
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(check, pump, exited, timer);
