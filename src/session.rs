@@ -76,10 +76,18 @@ pub(crate) fn begin_owning(engine: &Engine) {
                     )
                     .await
                     {
-                        Ok(report) if !report.removed.is_empty() => {
-                            tracing::info!(removed = report.removed.len(), "swept objects of dead processes")
+                        Ok(mut report) => {
+                            let states = crate::sweep::sweep_states(&docker, false, false, &mut report).await;
+                            if let Err(err) = states {
+                                tracing::debug!(%err, "sweeping cached start states failed");
+                            }
+                            if !report.removed.is_empty() {
+                                tracing::info!(
+                                    removed = report.removed.len(),
+                                    "swept objects of dead processes"
+                                )
+                            }
                         }
-                        Ok(_) => {}
                         Err(err) => tracing::debug!(%err, "background sweep failed"),
                     }
                 })

@@ -31,7 +31,9 @@ pub struct Sweeper {
     everything: bool,
     kept: bool,
     reused: bool,
+    cache: bool,
     ttl: Duration,
+    grace: Duration,
     engine: Option<Engine>,
 }
 
@@ -42,7 +44,9 @@ impl Default for Sweeper {
             everything: false,
             kept: false,
             reused: false,
+            cache: false,
             ttl: Duration::from_secs(3600),
+            grace: Duration::ZERO,
             engine: None,
         }
     }
@@ -117,6 +121,18 @@ impl Sweeper {
         self
     }
 
+    /// Also removes every cached start state
+    /// ([`Postgres::warm_start`](crate::modules::Postgres)) no container uses.
+    /// (Any sweep removes those saved over a week ago.)
+    ///
+    /// ```
+    /// let s = dockhand::Sweeper::new().cache();
+    /// ```
+    pub fn cache(mut self) -> Self {
+        self.cache = true;
+        self
+    }
+
     /// How old an object from another host must be before it is removed.
     ///
     /// ```
@@ -124,6 +140,18 @@ impl Sweeper {
     /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// Leaves objects of this host's dead processes younger than `grace` to
+    /// their watcher, which removes them within a second of the death (default
+    /// zero: removes them at once).
+    ///
+    /// ```
+    /// let s = dockhand::Sweeper::new().grace(std::time::Duration::from_secs(60));
+    /// ```
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
         self
     }
 
@@ -158,9 +186,11 @@ impl Sweeper {
         };
         let ages = Ages {
             ttl: self.ttl,
-            grace: Duration::ZERO,
+            grace: self.grace,
         };
-        sweep_on(engine.docker(), mode, ages, self.dry_run).await
+        let mut report = sweep_on(engine.docker(), mode, ages, self.dry_run).await?;
+        sweep_states(engine.docker(), self.cache, self.dry_run, &mut report).await?;
+        Ok(report)
     }
 }
 
@@ -250,6 +280,28 @@ pub(crate) async fn sweep_on(
         "sweep done"
     );
     Ok(report)
+}
+
+/// Removes stale cached start states (every one with `all`) and helpers a
+/// killed save left, into the report.
+pub(crate) async fn sweep_states(
+    docker: &bollard::Docker,
+    all: bool,
+    dry_run: bool,
+    report: &mut SweepReport,
+) -> Result<()> {
+    for (kind, id, why) in crate::reuse::state::sweep(docker, all, dry_run).await? {
+        let object = ManagedObject {
+            kind,
+            name: id.clone(),
+            id,
+            labels: HashMap::new(),
+            detail: String::new(),
+            ports: Vec::new(),
+        };
+        report.removed.push((object, why));
+    }
+    Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq)]

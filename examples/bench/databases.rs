@@ -48,6 +48,57 @@ pub async fn postgres(bench: &Bench) -> dockhand::Result<()> {
     Ok(())
 }
 
+/// A server of a configuration whose state was saved once (its templates
+/// migrated): started from the state image, to the first query. The plain way
+/// starts the same state image with bollard calls.
+pub async fn pg_warm_start(bench: &Bench) -> dockhand::Result<()> {
+    if bench.runs("pg_warm_start", 1) == 0 {
+        return Ok(());
+    }
+    let image = postgres_fixture::postgres().await?;
+    let seed = format!("SELECT '{}'", std::process::id());
+    let settings = || {
+        dockhand::modules::Postgres::new()
+            .image(image)
+            .init_sql("bench-warm.sql", seed.clone())
+            .warm_start()
+    };
+    // Untimed: the first run saves the state.
+    let first = settings().start().await?;
+    drop(first.migrated_database(&crate::schema::migrations()).await?);
+    dockhand::wait_for_cleanup(std::time::Duration::from_secs(60));
+    let state =
+        first.container().inspect().await?.config.unwrap().labels.unwrap()["dockhand.cache.of"].clone();
+    drop(first);
+    settle();
+    let (mut d, mut b) = (Vec::new(), Vec::new());
+    let mut state_image = String::new();
+    for _ in 0..bench.runs("pg_warm_start", 10) {
+        let t = Instant::now();
+        let pg = settings().start().await?;
+        first_query(&pg.connection_string()).await;
+        d.push(ms(t));
+        state_image = pg.container().inspect().await?.image.unwrap_or_default();
+        drop(pg);
+        settle();
+        let t = Instant::now();
+        let id = raw::postgres_query(&bench.raw, &state_image).await;
+        b.push(ms(t));
+        raw::remove(&bench.raw, &id).await;
+    }
+    report("pg_warm_start", &d, &b);
+    let leftover = dockhand::Sweeper::new()
+        .cache()
+        .grace(std::time::Duration::from_secs(3600))
+        .run()
+        .await?;
+    let removed = leftover.removed.iter().any(|(o, _)| o.id == state_image);
+    if !removed {
+        eprintln!("bench: the state image {state_image} (of {state}) was not removed");
+    }
+    Ok(())
+}
+
 pub async fn mariadb_isolation(bench: &Bench) -> dockhand::Result<()> {
     if bench.runs("mariadb_isolation", 1) == 0 {
         return Ok(());

@@ -16,6 +16,9 @@
 //! from one server (its start included) with eight servers started one after
 //! another; both sides use dockhand, as the point is the pattern, not the client.
 //!
+//! `pg_warm_start` starts PostgreSQL from a saved state image (`warm_start`),
+//! beside the same image started with bollard calls.
+//!
 //! `db_handout` and `db_handout_first` hand out migrated databases (20
 //! tables) from the warm pool, beside a hand-built template clone.
 //!
@@ -122,6 +125,7 @@ async fn main() -> dockhand::Result<()> {
     events::replica_replace(&bench).await?;
     containers::build_cached(&bench).await?;
     databases::postgres(&bench).await?;
+    databases::pg_warm_start(&bench).await?;
     templates::handout(&bench).await?;
     suite::suite_nextest(&bench);
     databases::mariadb_isolation(&bench).await?;

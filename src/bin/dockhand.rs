@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! dockhand ls [--json]                    managed objects: kind, owner, alive, watcher, age, image, ports
-//! dockhand sweep [--dry-run] [--kept] [--reused] [--all] [--ttl D] [--json]
+//! dockhand sweep [--dry-run] [--kept] [--reused] [--cache] [--all] [--ttl D] [--json]
 //!                                         remove objects of dead processes (--kept: kept ones too;
-//!                                         --reused: containers kept across runs nobody uses; --all: every one;
+//!                                         --reused: containers kept across runs nobody uses;
+//!                                         --cache: every cached start state; --all: every managed one;
 //!                                         --ttl: age after which another host's objects go, e.g. 90s, 15m, 2h; default 1h)
 //! dockhand logs <container> [-f]          a container's logs (follow with -f)
 //! ```
@@ -26,7 +27,7 @@ macro_rules! out {
 }
 
 const USAGE: &str =
-    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--reused] [--all] [--ttl D] [--json] | logs <container> [-f]";
+    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--reused] [--cache] [--all] [--ttl D] [--json] | logs <container> [-f]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -35,7 +36,7 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ls") => ls(flag("--json")).await,
         Some("sweep") => {
-            let modes = ["--kept", "--reused", "--all"]
+            let modes = ["--kept", "--reused", "--cache", "--all"]
                 .into_iter()
                 .filter(|f| flag(f))
                 .collect();
@@ -209,6 +210,7 @@ async fn sweep(dry_run: bool, modes: Vec<&str>, ttl: Duration, json: bool) -> Re
         sweeper = match mode {
             "--kept" => sweeper.kept(),
             "--reused" => sweeper.reused(),
+            "--cache" => sweeper.cache(),
             _ => sweeper.everything(),
         };
     }

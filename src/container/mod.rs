@@ -2,7 +2,7 @@
 
 pub(crate) mod builder;
 mod config;
-mod files;
+pub(crate) mod files;
 mod networks;
 
 use std::collections::HashMap;
@@ -225,6 +225,12 @@ impl Container {
             return Ok(());
         }
         let inspected = self.inspect().await?;
+        self.take_ports_from(&inspected);
+        Ok(())
+    }
+
+    /// Takes the published ports and address from an inspection of it.
+    pub(crate) fn take_ports_from(&self, inspected: &ContainerInspectResponse) {
         let settings = inspected.network_settings.as_ref();
         let fresh = ports::host_ports(settings.and_then(|n| n.ports.as_ref()));
         *self.ports.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
@@ -237,7 +243,6 @@ impl Container {
                     .find_map(|n| n.ip_address.as_deref().and_then(|ip| ip.parse().ok()))
             });
         *self.address.lock().unwrap_or_else(|e| e.into_inner()) = address;
-        Ok(())
     }
 
     /// Waits for `condition` until `deadline`; with `since`, log conditions

@@ -14,6 +14,8 @@ mod service;
 #[cfg(feature = "postgres")]
 mod template;
 mod url;
+#[cfg(feature = "postgres")]
+mod warm;
 
 pub use database::TestDatabase;
 pub use mariadb::{MariaDb, MariaDbContainer, SharedMariaDb, DEFAULT_IMAGE as MARIADB_IMAGE};

@@ -43,6 +43,7 @@ pub struct Postgres {
     ephemeral: bool,
     startup_timeout: Duration,
     pool_size: usize,
+    warm_start: bool,
 }
 
 impl Default for Postgres {
@@ -56,6 +57,7 @@ impl Default for Postgres {
             ephemeral: true,
             startup_timeout: Duration::from_secs(60),
             pool_size: 4,
+            warm_start: false,
         }
     }
 }
@@ -154,6 +156,29 @@ impl Postgres {
         self
     }
 
+    /// Starts from a cached image of this configuration's state when there is
+    /// one: its data directory as it was once `migrated_database` had built
+    /// its templates, copied into place instead of running `initdb` and the
+    /// migrations. The image (`dockhand-cache/state`) is saved in the
+    /// background the first time a server of this configuration builds a
+    /// template its state lacks; it outlives the run, is replaced when the
+    /// migrations change, and is removed by a sweep a week after it was saved
+    /// (`dockhand sweep --cache`: at once). Also on for `DOCKHAND_REUSE=1`.
+    ///
+    /// ```
+    /// let pg = dockhand::modules::Postgres::new().warm_start();
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub fn warm_start(mut self) -> Self {
+        self.warm_start = true;
+        self
+    }
+
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(super) fn warm_start_enabled(&self) -> bool {
+        cfg!(feature = "postgres") && (self.warm_start || crate::config::reuse_across_runs())
+    }
+
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(super) fn ready_pool_size(&self) -> usize {
         self.pool_size
@@ -191,6 +216,9 @@ impl Postgres {
                     "-c",
                     "full_page_writes=off",
                 ]);
+        }
+        if self.warm_start_enabled() {
+            builder = builder.start_from_cached_state();
         }
         for (name, sql) in &self.init {
             builder = builder.copy_file(

@@ -75,6 +75,7 @@ impl Running<Postgres> {
         let server = self.container().describe();
         let admin = connect_lasting(self.url_for("postgres"), &server).await?;
         build_template(&admin, self, migrations, steps, key).await?;
+        super::warm::save_if_missing(self, key);
         let (user, password) = (self.user().to_string(), self.password().to_string());
         let (host, port) = (self.host().to_string(), self.port());
         let pool = Arc::new(Pool {
@@ -133,18 +134,24 @@ async fn build_template(
     let resource = server.container().describe();
     let resource = resource.as_str();
     let sql = |op: &'static str| move |e: tokio_postgres::Error| db_error(op, resource, server_message(&e));
+    let template = format!("tpl_{key}");
+    // Built already (the common case after a run's first process): no lock.
+    if template_exists(admin, &template)
+        .await
+        .map_err(sql("look for the template on"))?
+    {
+        return Ok(());
+    }
     let lock = i64::from_str_radix(&key[..15], 16).unwrap_or(0);
     admin
         .batch_execute(&format!("SELECT pg_advisory_lock({lock})"))
         .await
         .map_err(sql("lock the template of"))?;
     let built = async {
-        let template = format!("tpl_{key}");
-        let exists = admin
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+        if template_exists(admin, &template)
             .await
-            .map_err(sql("look for the template on"))?;
-        if exists.is_some() {
+            .map_err(sql("look for the template on"))?
+        {
             return Ok(());
         }
         let building = format!("tplb_{key}");
@@ -170,6 +177,13 @@ async fn build_template(
         .batch_execute(&format!("SELECT pg_advisory_unlock({lock})"))
         .await;
     built
+}
+
+async fn template_exists(admin: &Client, template: &str) -> std::result::Result<bool, tokio_postgres::Error> {
+    admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+        .await
+        .map(|row| row.is_some())
 }
 
 /// Applies the migrations to `database`, on a connection closed before return.

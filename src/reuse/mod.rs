@@ -5,11 +5,13 @@
 //! - [`key`]: the hash a reused container is found by;
 //! - [`lock`]: who uses it (a shared `flock` per process, let go by the kernel
 //!   however the process ends);
-//! - [`reap`]: who removes it, and when (after the run, when nobody uses it).
+//! - [`reap`]: who removes it, and when (after the run, when nobody uses it);
+//! - [`state`]: images of a configuration's initialised state, to start from.
 
 pub(crate) mod key;
 pub(crate) mod lock;
 pub(crate) mod reap;
+pub(crate) mod state;
 
 /// How long a reused container lives: for the test run, or across runs.
 ///

@@ -75,6 +75,8 @@ pub struct ContainerBuilder {
     waits: Vec<WaitFor>,
     pull: PullOptions,
     reuse: Option<Reuse>,
+    /// Start from this configuration's cached state image when there is one.
+    cached_state: bool,
 }
 
 impl ContainerBuilder {
@@ -109,6 +111,7 @@ impl ContainerBuilder {
             waits: Vec::new(),
             pull: PullOptions::default(),
             reuse: None,
+            cached_state: false,
         }
     }
 

@@ -58,6 +58,7 @@ impl ContainerBuilder {
         }
         self.reuse = None;
         self.engine = Some(engine.clone());
+        self.resolve_cached_state(&engine).await?;
         let builder = self
             .named(name)
             // No process's session: no process's cleanup removes it.
@@ -65,14 +66,14 @@ impl ContainerBuilder {
             .reserved_label(labels::REUSE, lifetime.label())
             .reserved_label(labels::REUSE_KEY, key.clone())
             .reserved_label(labels::REUSE_LOCK, lock_path.display().to_string());
-        let container = builder.find_or_create(&engine, &key).await?;
+        let container = builder.find_or_create(&engine, &key, &lock_path).await?;
         container.mark_reused(lock_path);
         Ok(container)
     }
 
     /// Adopts the running container of this name, or creates it, until the
     /// startup timeout.
-    async fn find_or_create(&self, engine: &Engine, key: &str) -> Result<Container> {
+    async fn find_or_create(&self, engine: &Engine, key: &str, lock_path: &Path) -> Result<Container> {
         let name = self.name.clone().unwrap_or_default();
         let resource = format!("reused container {name} (image {})", self.image);
         let begun = Instant::now();
@@ -81,6 +82,9 @@ impl ContainerBuilder {
                 Err(err) if status_of(&err) == Some(404) => match self.clone().start_owned().await {
                     Ok(container) => {
                         container.disown();
+                        if let Ok(info) = container.inspect().await {
+                            mark_ready(lock_path, &info);
+                        }
                         return Ok(container);
                     }
                     // Another process created it first: adopt it.
@@ -104,7 +108,10 @@ impl ContainerBuilder {
                                     .into(),
                         });
                     }
-                    if let Some(container) = self.adopt_if_running(engine, &name, info, begun).await? {
+                    let adopted = self
+                        .adopt_if_running(engine, &name, info, begun, lock_path)
+                        .await?;
+                    if let Some(container) = adopted {
                         return Ok(container);
                     }
                 }
@@ -128,6 +135,7 @@ impl ContainerBuilder {
         name: &str,
         info: ContainerInspectResponse,
         begun: Instant,
+        lock_path: &Path,
     ) -> Result<Option<Container>> {
         let status = info.state.as_ref().and_then(|s| s.status);
         match status {
@@ -142,7 +150,7 @@ impl ContainerBuilder {
             _ => return Ok(None),
         }
         let published = self.publish.iter().map(|p| p.port).collect();
-        let id = info.id.unwrap_or_default();
+        let id = info.id.clone().unwrap_or_default();
         let container = Container::new(
             engine.clone(),
             id,
@@ -152,10 +160,38 @@ impl ContainerBuilder {
             Vec::new(),
         );
         container.disown();
-        container.refresh_ports().await?;
+        container.take_ports_from(&info);
+        // A process of the run saw this start of it ready: under nextest every
+        // test is a process, and each would probe it again.
+        if std::fs::read_to_string(ready_path(lock_path)).ok() == ready_mark(&info) {
+            return Ok(Some(container));
+        }
         // Its creator may have restarted it: only the current run's lines count.
         self.wait_ready(&container, begun, true).await?;
+        mark_ready(lock_path, &info);
         Ok(Some(container))
+    }
+}
+
+/// Beside the users' lock: which start of the container was seen ready.
+fn ready_path(lock_path: &Path) -> std::path::PathBuf {
+    lock::beside(lock_path, "ready")
+}
+
+/// One start of one container: its id and when that start began.
+fn ready_mark(info: &ContainerInspectResponse) -> Option<String> {
+    let started = info.state.as_ref()?.started_at.as_deref()?;
+    Some(format!("{} {started}", info.id.as_deref()?))
+}
+
+fn mark_ready(lock_path: &Path, info: &ContainerInspectResponse) {
+    if let Some(mark) = ready_mark(info) {
+        // Written whole, then renamed: a reader sees the old mark or the new.
+        let path = ready_path(lock_path);
+        let staging = path.with_extension(format!("ready-{}", std::process::id()));
+        if std::fs::write(&staging, mark).is_ok() && std::fs::rename(&staging, &path).is_err() {
+            let _ = std::fs::remove_file(&staging);
+        }
     }
 }
 

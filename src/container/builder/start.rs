@@ -38,7 +38,12 @@ impl ContainerBuilder {
     }
 
     /// Creates and starts a container of this process's own.
-    pub(super) async fn start_owned(self) -> Result<Container> {
+    pub(super) async fn start_owned(mut self) -> Result<Container> {
+        if self.cached_state {
+            let engine = crate::owned::engine_for(self.engine.clone()).await?;
+            self.resolve_cached_state(&engine).await?;
+            self.engine = Some(engine);
+        }
         let (container, begun) = self.create_guarded().await?;
         match self.bring_up(&container, begun).await {
             Ok(()) => {

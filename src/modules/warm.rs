@@ -1,0 +1,212 @@
+//! A PostgreSQL server's cached start state (see [`Postgres::warm_start`]):
+//! once a server started with it holds a template its state image lacks, its
+//! data directory is saved, in the background, as an image the next start of
+//! the same configuration copies into place instead of running `initdb` and
+//! the migrations.
+//!
+//! The data directory is taken with `pg_basebackup` (a consistent copy of a
+//! running server), so the server goes on serving tests while it is saved.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use bollard::Docker;
+use once_cell::sync::Lazy;
+use tokio_postgres::NoTls;
+
+use super::postgres::Postgres;
+use super::service::Running;
+use crate::error::{Error, Result};
+use crate::exec::Exec;
+use crate::reuse::state::{self, Snapshot};
+
+/// Where the saved data directory lives in a state image.
+const SAVED_DATA: &str = "/dockhand-pgdata";
+/// Where the server's copy is made before it is read out.
+const TAKEN: &str = "/tmp/dockhand-pgdata";
+/// The state image's entrypoint, run before the image's own.
+const WRAPPER: &str = "/dockhand-warm-start.sh";
+
+/// Copies the saved data directory into `PGDATA` when it is empty (a fresh
+/// tmpfs or volume), then runs the image's own entrypoint, which finds it
+/// initialised and starts the server at once.
+const WRAPPER_SCRIPT: &str = r#"#!/bin/sh
+set -eu
+data="${PGDATA:-/var/lib/postgresql/data}"
+if [ ! -s "$data/PG_VERSION" ]; then
+  mkdir -p "$data"
+  cp -a /dockhand-pgdata/. "$data"/
+  chown "$(stat -c %u:%g /dockhand-pgdata)" "$data"
+  chmod 700 "$data"
+fi
+exec "$@"
+"#;
+
+/// Servers and templates (container id, key) whose state this process saves
+/// or saved.
+static SAVING: Lazy<Mutex<HashSet<String>>> = Lazy::new(|| Mutex::new(HashSet::new()));
+
+/// Saves the server's state in the background if it started with
+/// [`Postgres::warm_start`] and its state image does not hold `template_key`
+/// yet. A process that exits first waits for it (bounded, like removals).
+pub(super) fn save_if_missing(server: &Running<Postgres>, template_key: &str) {
+    if !server.settings().warm_start_enabled() {
+        return;
+    }
+    let container = server.container();
+    if !SAVING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(format!("{}:{template_key}", container.id()))
+    {
+        return;
+    }
+    let job = SaveJob {
+        container: container.id().to_string(),
+        resource: container.describe(),
+        admin_url: server.url_for("postgres"),
+        user: server.user().to_string(),
+        template_key: template_key.to_string(),
+    };
+    crate::worker::submit(
+        container.engine().endpoint(),
+        Box::new(move |docker| {
+            Box::pin(async move {
+                match job.run(&docker).await {
+                    Ok(Some(image)) => tracing::debug!(%image, server = %job.resource, "saved a start state"),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(%err, "saving the start state of a PostgreSQL server failed"),
+                }
+            })
+        }),
+    );
+}
+
+struct SaveJob {
+    container: String,
+    resource: String,
+    admin_url: String,
+    user: String,
+    template_key: String,
+}
+
+impl SaveJob {
+    /// Saves the state unless the newest one holds the template or another
+    /// process is saving it; returns the new image.
+    async fn run(&self, docker: &Docker) -> Result<Option<String>> {
+        let inspected = crate::podman::inspect_container(docker, &self.container)
+            .await
+            .map_err(|e| Error::engine("inspect", &self.resource, e))?;
+        let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
+        let (Some(key), Some(base)) = (labels.get(state::OF), labels.get(state::BASE)) else {
+            return Ok(None);
+        };
+        let found = state::find(docker, key).await?;
+        if found.is_some_and(|f| f.holds.contains(&self.template_key)) {
+            return Ok(None);
+        }
+        // Held by this session until the save is done: a second process
+        // that finds it taken leaves the save to the first.
+        let (client, connection) = tokio_postgres::connect(&self.admin_url, NoTls)
+            .await
+            .map_err(|e| super::pool::db_error("connect to", &self.resource, e))?;
+        let connection = tokio::spawn(connection);
+        let saved = async {
+            let lock = i64::from_str_radix(&key[..15], 16).unwrap_or(0) ^ 0x5741_524d;
+            let row = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&lock])
+                .await
+                .map_err(|e| super::pool::db_error("lock the start state of", &self.resource, e))?;
+            if !row.get::<_, bool>(0) {
+                return Ok(None);
+            }
+            let rows = client
+                .query(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, 'tpl_')",
+                    &[],
+                )
+                .await
+                .map_err(|e| super::pool::db_error("list the templates of", &self.resource, e))?;
+            let holds = rows
+                .iter()
+                .filter_map(|r| r.get::<_, String>(0).strip_prefix("tpl_").map(str::to_string))
+                .collect();
+            let data = self.take_data_directory(docker).await?;
+            let base_config = docker
+                .inspect_image(base)
+                .await
+                .map_err(|e| Error::engine("inspect", format!("image {base}"), e))?
+                .config
+                .unwrap_or_default();
+            let mut entrypoint = vec![WRAPPER.to_string()];
+            entrypoint.extend(base_config.entrypoint.unwrap_or_default());
+            let snapshot = Snapshot {
+                key: key.clone(),
+                base_image: base.clone(),
+                holds,
+                files: vec![data, wrapper_tar(&self.resource)?],
+                entrypoint,
+                cmd: base_config.cmd,
+            };
+            state::save(docker, snapshot).await.map(Some)
+        }
+        .await;
+        drop(client);
+        let _ = connection.await;
+        saved
+    }
+
+    /// A consistent copy of the running server's data directory, as a tar
+    /// whose root is [`SAVED_DATA`] (the engine names it for the copied
+    /// directory, which has the same last component).
+    async fn take_data_directory(&self, docker: &Docker) -> Result<Vec<u8>> {
+        let script = format!(
+            "rm -rf {TAKEN} && pg_basebackup -h /var/run/postgresql -U \"$1\" -D {TAKEN} -Fp -X fetch -c fast \
+             && rm -f {TAKEN}/backup_manifest"
+        );
+        let take = Exec::new(["sh", "-c", script.as_str(), "sh", self.user.as_str()]).user("postgres");
+        crate::exec::run(docker, &self.container, &self.resource, take)
+            .await?
+            .checked(&self.resource, "pg_basebackup")?;
+        let tar = crate::container::files::download(docker, &self.container, TAKEN, &self.resource).await;
+        let clear = Exec::new(["rm", "-rf", TAKEN]).user("postgres");
+        let _ = crate::exec::run(docker, &self.container, &self.resource, clear).await;
+        tar
+    }
+}
+
+fn wrapper_tar(resource: &str) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        operation: "pack the start script of",
+        resource: resource.to_string(),
+        source,
+    };
+    let mut out = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    let script = WRAPPER_SCRIPT.replace("/dockhand-pgdata", SAVED_DATA);
+    header.set_size(script.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    out.append_data(&mut header, WRAPPER.trim_start_matches('/'), script.as_bytes())
+        .map_err(io)?;
+    out.into_inner().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_saved_data_is_where_the_start_script_copies_it_from() {
+        // The engine names a copied-out directory's root by its last component.
+        assert_eq!(TAKEN.rsplit('/').next(), SAVED_DATA.rsplit('/').next());
+        let tar = wrapper_tar("test").unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entry = archive.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(entry.header().mode().unwrap(), 0o755);
+        assert_eq!(
+            entry.path().unwrap().display().to_string(),
+            WRAPPER.trim_start_matches('/')
+        );
+    }
+}
