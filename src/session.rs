@@ -60,7 +60,7 @@ pub(crate) fn begin_owning(engine: &Engine) {
         owning.push(endpoint.to_string());
     }
     crate::watcher::ensure_started(endpoint, crate::labels::session_id());
-    if crate::config::background_sweep_enabled() {
+    if crate::config::background_sweep_enabled() && crate::sweep::background_sweep_due(endpoint) {
         crate::worker::submit(
             endpoint,
             Box::new(|docker| {

@@ -194,6 +194,29 @@ impl Sweeper {
     }
 }
 
+/// How often, at most, processes on this machine sweep one engine in the
+/// background: under nextest every test is a process, and sixteen sweeps in a
+/// second find what the first found.
+const BACKGROUND_SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether this process's background sweep of `endpoint` is due: no process
+/// of this user swept it in the last [`BACKGROUND_SWEEP_EVERY`]. Marks it swept.
+pub(crate) fn background_sweep_due(endpoint: &str) -> bool {
+    let dir = crate::reuse::lock::dir();
+    let stamp = dir.join(format!("swept-{}", crate::reuse::lock::endpoint_tag(endpoint)));
+    let recent = std::fs::metadata(&stamp)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|at| at.elapsed().ok())
+        .is_some_and(|age| age < BACKGROUND_SWEEP_EVERY);
+    if recent {
+        return false;
+    }
+    // Unmarked (no directory, no file) is no reason to skip the sweep.
+    let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&stamp, b""));
+    true
+}
+
 /// How old objects must be before a sweep removes them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ages {

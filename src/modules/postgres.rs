@@ -158,7 +158,7 @@ impl Postgres {
 
     /// Starts from a cached image of this configuration's state when there is
     /// one: its data directory as it was once `migrated_database` had built
-    /// its templates, copied into place instead of running `initdb` and the
+    /// its templates, started on in place instead of running `initdb` and the
     /// migrations. The image (`dockhand-cache/state`) is saved in the
     /// background the first time a server of this configuration builds a
     /// template its state lacks; it outlives the run, is replaced when the
@@ -205,7 +205,7 @@ impl Postgres {
             builder = builder
                 .env("PGDATA", "/var/lib/postgresql/data/pgdata")
                 // Nothing on a tmpfs needs syncing: a tenth of initdb's time.
-                .env("POSTGRES_INITDB_ARGS", "--no-sync --wal-segsize=1")
+                .env("POSTGRES_INITDB_ARGS", "--no-sync")
                 .tmpfs("/var/lib/postgresql/data", "rw,mode=0777")
                 .cmd([
                     "postgres",

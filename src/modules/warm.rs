@@ -1,8 +1,8 @@
 //! A PostgreSQL server's cached start state (see [`Postgres::warm_start`]):
 //! once a server started with it holds a template its state image lacks, its
 //! data directory is saved, in the background, as an image the next start of
-//! the same configuration copies into place instead of running `initdb` and
-//! the migrations.
+//! the same configuration runs on instead of running `initdb` and the
+//! migrations.
 //!
 //! The data directory is taken with `pg_basebackup` (a consistent copy of a
 //! running server), so the server goes on serving tests while it is saved.
@@ -27,17 +27,16 @@ const TAKEN: &str = "/tmp/dockhand-pgdata";
 /// The state image's entrypoint, run before the image's own.
 const WRAPPER: &str = "/dockhand-warm-start.sh";
 
-/// Copies the saved data directory into `PGDATA` when it is empty (a fresh
-/// tmpfs or volume), then runs the image's own entrypoint, which finds it
-/// initialised and starts the server at once.
+/// Points `PGDATA` at the saved data directory when the configured one is
+/// empty (a fresh tmpfs or volume), then runs the image's own entrypoint,
+/// which finds it initialised and starts the server at once. The server runs
+/// on the saved directory in place: copying it out first reads all of it
+/// through the storage driver (a second for 40 MB under fuse-overlayfs),
+/// where the server reads only what it needs and writes what it changes.
 const WRAPPER_SCRIPT: &str = r#"#!/bin/sh
 set -eu
-data="${PGDATA:-/var/lib/postgresql/data}"
-if [ ! -s "$data/PG_VERSION" ]; then
-  mkdir -p "$data"
-  cp -a /dockhand-pgdata/. "$data"/
-  chown "$(stat -c %u:%g /dockhand-pgdata)" "$data"
-  chmod 700 "$data"
+if [ ! -s "${PGDATA:-/var/lib/postgresql/data}/PG_VERSION" ]; then
+  export PGDATA=/dockhand-pgdata
 fi
 exec "$@"
 "#;
@@ -161,7 +160,7 @@ impl SaveJob {
     /// directory, which has the same last component).
     async fn take_data_directory(&self, docker: &Docker) -> Result<Vec<u8>> {
         let script = format!(
-            "rm -rf {TAKEN} && pg_basebackup -h /var/run/postgresql -U \"$1\" -D {TAKEN} -Fp -X fetch -c fast \
+            "rm -rf {TAKEN} && pg_basebackup -h /var/run/postgresql -U \"$1\" -D {TAKEN} -Fp -X stream -c fast \
              && rm -f {TAKEN}/backup_manifest"
         );
         let take = Exec::new(["sh", "-c", script.as_str(), "sh", self.user.as_str()]).user("postgres");

@@ -29,8 +29,12 @@ pub(crate) fn dir() -> PathBuf {
 
 /// The lock file of the container with this key on this engine.
 pub(crate) fn path_for(endpoint: &str, key: &str) -> PathBuf {
-    let engine = hex::short(&Sha256::digest(endpoint.as_bytes()), 8);
-    dir().join(format!("shared-{engine}-{key}.lock"))
+    dir().join(format!("shared-{}-{key}.lock", endpoint_tag(endpoint)))
+}
+
+/// A short name for an engine endpoint, for file names.
+pub(crate) fn endpoint_tag(endpoint: &str) -> String {
+    hex::short(&Sha256::digest(endpoint.as_bytes()), 8)
 }
 
 /// The file a reaper holds while it waits for a run to end.
