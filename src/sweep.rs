@@ -121,9 +121,9 @@ impl Sweeper {
         self
     }
 
-    /// Also removes every cached start state
-    /// ([`Postgres::warm_start`](crate::modules::Postgres)) no container uses.
-    /// (Any sweep removes those saved over a week ago.)
+    /// Also removes every saved start state (the volumes of
+    /// [`Postgres::warm_start`](crate::modules::Postgres)) no container uses.
+    /// (Any sweep removes those replaced or saved over a week ago.)
     ///
     /// ```
     /// let s = dockhand::Sweeper::new().cache();

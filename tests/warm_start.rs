@@ -1,4 +1,4 @@
-//! Warm starts (feature `postgres`): a server's state saved as an image once
+//! Warm starts (feature `postgres`): a server's state saved as a volume once
 //! it has built a template, the next start of the same configuration from it,
 //! a changed set of migrations saving a new state, and the sweep of states.
 #![cfg(feature = "postgres")]
@@ -11,30 +11,30 @@ use std::time::Duration;
 use dockhand::modules::{Migrations, Postgres};
 use tokio_postgres::NoTls;
 
-/// Removes the state images of one configuration however the test ends: they
-/// are meant to outlive a run, this test's must not.
+/// Removes the states of one configuration however the test ends: they are
+/// meant to outlive a run, this test's must not.
 struct States(String);
 
 impl States {
-    fn images(&self) -> Vec<String> {
+    fn volumes(&self) -> Vec<String> {
         let out = Command::new("docker")
-            .args(["images", "-q", "--no-trunc", "--filter"])
+            .args(["volume", "ls", "-q", "--filter"])
             .arg(format!("label=dockhand.cache.of={}", self.0))
             .output()
-            .expect("docker images");
+            .expect("docker volume ls");
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::to_string)
             .collect()
     }
 
-    fn label(&self, image: &str, label: &str) -> String {
+    fn label(&self, volume: &str, label: &str) -> String {
         let out = Command::new("docker")
-            .args(["image", "inspect", "--format"])
-            .arg(format!("{{{{index .Config.Labels \"{label}\"}}}}"))
-            .arg(image)
+            .args(["volume", "inspect", "--format"])
+            .arg(format!("{{{{index .Labels \"{label}\"}}}}"))
+            .arg(volume)
             .output()
-            .expect("docker image inspect");
+            .expect("docker volume inspect");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
@@ -42,8 +42,10 @@ impl States {
 impl Drop for States {
     fn drop(&mut self) {
         dockhand::wait_for_cleanup(Duration::from_secs(30));
-        for image in self.images() {
-            let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+        for volume in self.volumes() {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", &volume])
+                .output();
         }
     }
 }
@@ -75,12 +77,15 @@ async fn a_second_start_comes_from_the_state_the_first_saved() -> dockhand::Resu
     let first = settings().start().await?;
     let labels = first.container().inspect().await?.config.unwrap().labels.unwrap();
     let states = States(labels["dockhand.cache.of"].clone());
-    assert!(states.images().is_empty(), "a new configuration has no state yet");
+    assert!(
+        states.volumes().is_empty(),
+        "a new configuration has no state yet"
+    );
     let db = first.migrated_database(&migrations).await?;
     drop(db);
     // The save runs in the background, as removals do.
     assert!(dockhand::wait_for_cleanup(Duration::from_secs(60)));
-    let saved = states.images();
+    let saved = states.volumes();
     assert_eq!(saved.len(), 1, "one state saved: {saved:?}");
     let template_key = states.label(&saved[0], "dockhand.cache.holds");
     assert!(
@@ -90,8 +95,13 @@ async fn a_second_start_comes_from_the_state_the_first_saved() -> dockhand::Resu
     drop(first);
 
     let second = settings().start().await?;
-    let started_from = second.container().inspect().await?.image.unwrap();
-    assert_eq!(started_from, saved[0], "the second start uses the saved state");
+    let mounts = second.container().inspect().await?.mounts.unwrap_or_default();
+    let mounted: Vec<_> = mounts.iter().filter_map(|m| m.name.clone()).collect();
+    assert_eq!(
+        mounted,
+        [saved[0].clone()],
+        "the second start uses the saved state"
+    );
     // The template and the init script's table came with it: nothing ran again.
     let admin = second.connection_string();
     let template = format!("tpl_{template_key}");
@@ -117,7 +127,7 @@ async fn a_second_start_comes_from_the_state_the_first_saved() -> dockhand::Resu
     drop(second.migrated_database(&changed).await?);
     assert!(dockhand::wait_for_cleanup(Duration::from_secs(60)));
     let newest = states
-        .images()
+        .volumes()
         .into_iter()
         .find(|i| *i != saved[0])
         .expect("a second state saved");
@@ -140,6 +150,6 @@ async fn a_second_start_comes_from_the_state_the_first_saved() -> dockhand::Resu
         "{:?}",
         report.removed
     );
-    assert!(states.images().is_empty(), "left: {:?}", states.images());
+    assert!(states.volumes().is_empty(), "left: {:?}", states.volumes());
     Ok(())
 }

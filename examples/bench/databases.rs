@@ -49,8 +49,8 @@ pub async fn postgres(bench: &Bench) -> dockhand::Result<()> {
 }
 
 /// A server of a configuration whose state was saved once (its templates
-/// migrated): started from the state image, to the first query. The plain way
-/// starts the same state image with bollard calls.
+/// migrated): started from the state volume, to the first query. The plain
+/// way starts the same image, volume and start script with bollard calls.
 pub async fn pg_warm_start(bench: &Bench) -> dockhand::Result<()> {
     if bench.runs("pg_warm_start", 1) == 0 {
         return Ok(());
@@ -72,17 +72,30 @@ pub async fn pg_warm_start(bench: &Bench) -> dockhand::Result<()> {
     drop(first);
     settle();
     let (mut d, mut b) = (Vec::new(), Vec::new());
-    let mut state_image = String::new();
+    let mut volume = String::new();
     for _ in 0..bench.runs("pg_warm_start", 10) {
         let t = Instant::now();
         let pg = settings().start().await?;
         first_query(&pg.connection_string()).await;
         d.push(ms(t));
-        state_image = pg.container().inspect().await?.image.unwrap_or_default();
+        let inspected = pg.container().inspect().await?;
+        let mount = inspected
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|m| m.name);
+        volume = mount.expect("started from a state volume");
+        let config = inspected.config.unwrap_or_default();
         drop(pg);
         settle();
+        // The plain way: the same volume, start script and command.
         let t = Instant::now();
-        let id = raw::postgres_query(&bench.raw, &state_image).await;
+        let id = raw::postgres_query_with(&bench.raw, image, |body| {
+            body.entrypoint = config.entrypoint.clone();
+            let host = body.host_config.get_or_insert_with(Default::default);
+            host.binds = Some(vec![format!("{volume}:/dockhand-state:ro")]);
+        })
+        .await;
         b.push(ms(t));
         raw::remove(&bench.raw, &id).await;
     }
@@ -92,9 +105,9 @@ pub async fn pg_warm_start(bench: &Bench) -> dockhand::Result<()> {
         .grace(std::time::Duration::from_secs(3600))
         .run()
         .await?;
-    let removed = leftover.removed.iter().any(|(o, _)| o.id == state_image);
+    let removed = leftover.removed.iter().any(|(o, _)| o.id == volume);
     if !removed {
-        eprintln!("bench: the state image {state_image} (of {state}) was not removed");
+        eprintln!("bench: the state volume {volume} (of {state}) was not removed");
     }
     Ok(())
 }

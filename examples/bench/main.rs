@@ -16,7 +16,7 @@
 //! from one server (its start included) with eight servers started one after
 //! another; both sides use dockhand, as the point is the pattern, not the client.
 //!
-//! `pg_warm_start` starts PostgreSQL from a saved state image (`warm_start`),
+//! `pg_warm_start` starts PostgreSQL from a saved state volume (`warm_start`),
 //! beside the same image started with bollard calls.
 //!
 //! `db_handout` and `db_handout_first` hand out migrated databases (20

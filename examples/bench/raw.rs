@@ -15,6 +15,15 @@ use crate::{HTTPD_CMD, READY_CMD};
 
 /// The same server as the module starts, polled with the same query until it answers.
 pub async fn postgres_query(raw: &Docker, image: &str) -> String {
+    postgres_query_with(raw, image, |_| {}).await
+}
+
+/// The same, with the body changed first (a state volume mounted).
+pub async fn postgres_query_with(
+    raw: &Docker,
+    image: &str,
+    change: impl FnOnce(&mut ContainerCreateBody),
+) -> String {
     let mut body = body(
         image,
         &[
@@ -44,6 +53,7 @@ pub async fn postgres_query(raw: &Docker, image: &str) -> String {
             "rw,mode=0777".to_string(),
         )]));
     }
+    change(&mut body);
     let id = create_start(raw, body).await;
     let inspected = raw.inspect_container(&id, None).await.expect("inspect");
     let port = inspected.network_settings.unwrap().ports.unwrap()["5432/tcp"]

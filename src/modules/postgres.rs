@@ -156,14 +156,15 @@ impl Postgres {
         self
     }
 
-    /// Starts from a cached image of this configuration's state when there is
-    /// one: its data directory as it was once `migrated_database` had built
-    /// its templates, started on in place instead of running `initdb` and the
-    /// migrations. The image (`dockhand-cache/state`) is saved in the
-    /// background the first time a server of this configuration builds a
-    /// template its state lacks; it outlives the run, is replaced when the
-    /// migrations change, and is removed by a sweep a week after it was saved
-    /// (`dockhand sweep --cache`: at once). Also on for `DOCKHAND_REUSE=1`.
+    /// Starts from a saved state of this configuration when there is one: its
+    /// data directory as it was once `migrated_database` had built its
+    /// templates, copied into place instead of running `initdb`, the init
+    /// scripts and the migrations. The state (a volume labelled
+    /// `dockhand.cache.of`) is saved in the background the first time a
+    /// server of this configuration builds a template its state lacks; it
+    /// outlives the run, is replaced when the migrations change, and is
+    /// removed by a sweep a week after it was saved (`dockhand sweep --cache`:
+    /// at once). Also on for `DOCKHAND_REUSE=1`.
     ///
     /// ```
     /// let pg = dockhand::modules::Postgres::new().warm_start();

@@ -1,8 +1,8 @@
 //! A PostgreSQL server's cached start state (see [`Postgres::warm_start`]):
-//! once a server started with it holds a template its state image lacks, its
-//! data directory is saved, in the background, as an image the next start of
-//! the same configuration runs on instead of running `initdb` and the
-//! migrations.
+//! once a server started with it holds a template its state lacks, its data
+//! directory is saved, in the background, as a state volume (see
+//! [`crate::reuse::state`]) that the next start of the same configuration
+//! copies into place instead of running `initdb` and the migrations.
 //!
 //! The data directory is taken with `pg_basebackup` (a consistent copy of a
 //! running server), so the server goes on serving tests while it is saved.
@@ -20,23 +20,22 @@ use crate::error::{Error, Result};
 use crate::exec::Exec;
 use crate::reuse::state::{self, Snapshot};
 
-/// Where the saved data directory lives in a state image.
-const SAVED_DATA: &str = "/dockhand-pgdata";
-/// Where the server's copy is made before it is read out.
-const TAKEN: &str = "/tmp/dockhand-pgdata";
-/// The state image's entrypoint, run before the image's own.
-const WRAPPER: &str = "/dockhand-warm-start.sh";
+/// Where the server's copy is made before it is read out: the engine names
+/// a copied-out directory's root for its last component, so the tar comes
+/// rooted as the state's directory (`dockhand-state/pgdata/...`).
+const TAKEN: &str = "/tmp/dockhand-state";
 
-/// Points `PGDATA` at the saved data directory when the configured one is
-/// empty (a fresh tmpfs or volume), then runs the image's own entrypoint,
-/// which finds it initialised and starts the server at once. The server runs
-/// on the saved directory in place: copying it out first reads all of it
-/// through the storage driver (a second for 40 MB under fuse-overlayfs),
-/// where the server reads only what it needs and writes what it changes.
-const WRAPPER_SCRIPT: &str = r#"#!/bin/sh
+/// Copies the saved data directory into `PGDATA` when that is empty (a fresh
+/// tmpfs or volume), then runs the image's own entrypoint, which finds it
+/// initialised and starts the server at once.
+const START_SCRIPT: &str = r#"#!/bin/sh
 set -eu
-if [ ! -s "${PGDATA:-/var/lib/postgresql/data}/PG_VERSION" ]; then
-  export PGDATA=/dockhand-pgdata
+data="${PGDATA:-/var/lib/postgresql/data}"
+if [ ! -s "$data/PG_VERSION" ]; then
+  mkdir -p "$data"
+  cp -a /dockhand-state/pgdata/. "$data"/
+  chown "$(stat -c %u:%g /dockhand-state/pgdata)" "$data"
+  chmod 700 "$data"
 fi
 exec "$@"
 "#;
@@ -131,21 +130,11 @@ impl SaveJob {
                 .filter_map(|r| r.get::<_, String>(0).strip_prefix("tpl_").map(str::to_string))
                 .collect();
             let data = self.take_data_directory(docker).await?;
-            let base_config = docker
-                .inspect_image(base)
-                .await
-                .map_err(|e| Error::engine("inspect", format!("image {base}"), e))?
-                .config
-                .unwrap_or_default();
-            let mut entrypoint = vec![WRAPPER.to_string()];
-            entrypoint.extend(base_config.entrypoint.unwrap_or_default());
             let snapshot = Snapshot {
                 key: key.clone(),
                 base_image: base.clone(),
                 holds,
-                files: vec![data, wrapper_tar(&self.resource)?],
-                entrypoint,
-                cmd: base_config.cmd,
+                files: vec![data, start_script_tar(&self.resource)?],
             };
             state::save(docker, snapshot).await.map(Some)
         }
@@ -156,12 +145,11 @@ impl SaveJob {
     }
 
     /// A consistent copy of the running server's data directory, as a tar
-    /// whose root is [`SAVED_DATA`] (the engine names it for the copied
-    /// directory, which has the same last component).
+    /// of `dockhand-state/pgdata/`.
     async fn take_data_directory(&self, docker: &Docker) -> Result<Vec<u8>> {
         let script = format!(
-            "rm -rf {TAKEN} && pg_basebackup -h /var/run/postgresql -U \"$1\" -D {TAKEN} -Fp -X stream -c fast \
-             && rm -f {TAKEN}/backup_manifest"
+            "rm -rf {TAKEN} && pg_basebackup -h /var/run/postgresql -U \"$1\" -D {TAKEN}/pgdata -Fp -X stream -c fast \
+             && rm -f {TAKEN}/pgdata/backup_manifest"
         );
         let take = Exec::new(["sh", "-c", script.as_str(), "sh", self.user.as_str()]).user("postgres");
         crate::exec::run(docker, &self.container, &self.resource, take)
@@ -174,7 +162,7 @@ impl SaveJob {
     }
 }
 
-fn wrapper_tar(resource: &str) -> Result<Vec<u8>> {
+fn start_script_tar(resource: &str) -> Result<Vec<u8>> {
     let io = |source| Error::Io {
         operation: "pack the start script of",
         resource: resource.to_string(),
@@ -182,11 +170,11 @@ fn wrapper_tar(resource: &str) -> Result<Vec<u8>> {
     };
     let mut out = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
-    let script = WRAPPER_SCRIPT.replace("/dockhand-pgdata", SAVED_DATA);
-    header.set_size(script.len() as u64);
+    header.set_size(START_SCRIPT.len() as u64);
     header.set_mode(0o755);
     header.set_cksum();
-    out.append_data(&mut header, WRAPPER.trim_start_matches('/'), script.as_bytes())
+    let path = state::START.trim_start_matches('/');
+    out.append_data(&mut header, path, START_SCRIPT.as_bytes())
         .map_err(io)?;
     out.into_inner().map_err(io)
 }
@@ -196,16 +184,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_saved_data_is_where_the_start_script_copies_it_from() {
-        // The engine names a copied-out directory's root by its last component.
-        assert_eq!(TAKEN.rsplit('/').next(), SAVED_DATA.rsplit('/').next());
-        let tar = wrapper_tar("test").unwrap();
+    fn the_state_is_laid_out_where_a_container_started_from_it_looks() {
+        let root = state::MOUNT.trim_start_matches('/');
+        // The engine names a copied-out directory's root for its last component.
+        assert_eq!(TAKEN.rsplit('/').next(), Some(root));
+        assert!(START_SCRIPT.contains(&format!("{}/pgdata/.", state::MOUNT)));
+        let tar = start_script_tar("test").unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let entry = archive.entries().unwrap().next().unwrap().unwrap();
         assert_eq!(entry.header().mode().unwrap(), 0o755);
         assert_eq!(
             entry.path().unwrap().display().to_string(),
-            WRAPPER.trim_start_matches('/')
+            format!("{root}/start.sh")
         );
     }
 }

@@ -4,9 +4,10 @@
 use super::ContainerBuilder;
 use crate::container::files;
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::port::Port;
 use crate::reuse::{key, lock, state};
+use crate::volume::Mount;
 
 impl ContainerBuilder {
     /// Adds a `dockhand.*` label that the user may not set themselves.
@@ -63,11 +64,35 @@ impl ContainerBuilder {
         };
         let key = key::config_key(&body, &base, &packed, lock::uid());
         if let Some(found) = state::find(engine.docker(), &key).await? {
-            tracing::debug!(image = %found.image, %key, "starting from a cached state");
-            self.image = found.image;
+            tracing::debug!(volume = %found.volume, %key, "starting from a cached state");
+            self.run_from_state(engine, &base, &found.volume).await?;
         }
         self.reserved_labels.insert(state::OF.to_string(), key);
         self.reserved_labels.insert(state::BASE.to_string(), base);
+        Ok(())
+    }
+
+    /// Mounts the state and runs its start script before the entrypoint, with
+    /// the command the container would have run (an entrypoint set at create
+    /// drops the image's command, so both are spelled out).
+    async fn run_from_state(&mut self, engine: &Engine, base: &str, volume: &str) -> Result<()> {
+        let image = engine
+            .docker()
+            .inspect_image(base)
+            .await
+            .map_err(|e| Error::engine("inspect", format!("image {}", self.image), e))?;
+        let config = image.config.unwrap_or_default();
+        let entrypoint = self.entrypoint.clone().or(config.entrypoint).unwrap_or_default();
+        if self.cmd.is_none() {
+            self.cmd = config.cmd;
+        }
+        self.entrypoint = Some(
+            std::iter::once(state::START.to_string())
+                .chain(entrypoint)
+                .collect(),
+        );
+        self.mounts
+            .push(Mount::named_volume(volume, state::MOUNT).read_only());
         Ok(())
     }
 }
