@@ -75,7 +75,7 @@ impl Running<Postgres> {
         let server = self.container().describe();
         let admin = connect_lasting(self.url_for("postgres"), &server).await?;
         build_template(&admin, self, migrations, steps, key).await?;
-        super::warm::save_if_missing(self, key);
+        let state_taken = super::warm::save_if_missing(self, key);
         let (user, password) = (self.user().to_string(), self.password().to_string());
         let (host, port) = (self.host().to_string(), self.port());
         let pool = Arc::new(Pool {
@@ -93,7 +93,13 @@ impl Running<Postgres> {
         });
         let size = self.settings().ready_pool_size();
         if size > 0 {
-            crate::worker::spawn_task(Box::pin(keep_filled(pool.clone(), size)));
+            let pool = pool.clone();
+            crate::worker::spawn_task(Box::pin(async move {
+                if let Some(taken) = state_taken {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), taken).await;
+                }
+                keep_filled(pool, size).await
+            }));
         }
         pools.insert(id, pool.clone());
         Ok(pool)

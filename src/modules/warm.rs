@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use bollard::Docker;
 use once_cell::sync::Lazy;
+use tokio::sync::oneshot;
 use tokio_postgres::NoTls;
 
 use super::postgres::Postgres;
@@ -47,9 +48,15 @@ static SAVING: Lazy<Mutex<HashSet<String>>> = Lazy::new(|| Mutex::new(HashSet::n
 /// Saves the server's state in the background if it started with
 /// [`Postgres::warm_start`] and its state image does not hold `template_key`
 /// yet. A process that exits first waits for it (bounded, like removals).
-pub(super) fn save_if_missing(server: &Running<Postgres>, template_key: &str) {
+/// Returns what resolves once the data directory was taken (or no save is
+/// made): this process fills its warm pool after that, so the state does not
+/// carry the pool's clones, which every start from it would copy.
+pub(super) fn save_if_missing(
+    server: &Running<Postgres>,
+    template_key: &str,
+) -> Option<oneshot::Receiver<()>> {
     if !server.settings().warm_start_enabled() {
-        return;
+        return None;
     }
     let container = server.container();
     if !SAVING
@@ -57,20 +64,24 @@ pub(super) fn save_if_missing(server: &Running<Postgres>, template_key: &str) {
         .unwrap_or_else(|e| e.into_inner())
         .insert(format!("{}:{template_key}", container.id()))
     {
-        return;
+        return None;
     }
+    let (taken, taken_rx) = oneshot::channel();
     let job = SaveJob {
         container: container.id().to_string(),
         resource: container.describe(),
         admin_url: server.url_for("postgres"),
         user: server.user().to_string(),
         template_key: template_key.to_string(),
+        taken: Mutex::new(Some(taken)),
     };
     crate::worker::submit(
         container.engine().endpoint(),
         Box::new(move |docker| {
             Box::pin(async move {
-                match job.run(&docker).await {
+                let outcome = job.run(&docker).await;
+                job.tell_taken();
+                match outcome {
                     Ok(Some(image)) => tracing::debug!(%image, server = %job.resource, "saved a start state"),
                     Ok(None) => {}
                     Err(err) => tracing::warn!(%err, "saving the start state of a PostgreSQL server failed"),
@@ -78,6 +89,7 @@ pub(super) fn save_if_missing(server: &Running<Postgres>, template_key: &str) {
             })
         }),
     );
+    Some(taken_rx)
 }
 
 struct SaveJob {
@@ -86,9 +98,17 @@ struct SaveJob {
     admin_url: String,
     user: String,
     template_key: String,
+    /// Told once the data directory was taken, or no save will be made.
+    taken: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl SaveJob {
+    fn tell_taken(&self) {
+        if let Some(taken) = self.taken.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = taken.send(());
+        }
+    }
+
     /// Saves the state unless the newest one holds the template or another
     /// process is saving it; returns the new image.
     async fn run(&self, docker: &Docker) -> Result<Option<String>> {
@@ -156,6 +176,7 @@ impl SaveJob {
             .await?
             .checked(&self.resource, "pg_basebackup")?;
         let tar = crate::container::files::download(docker, &self.container, TAKEN, &self.resource).await;
+        self.tell_taken();
         let clear = Exec::new(["rm", "-rf", TAKEN]).user("postgres");
         let _ = crate::exec::run(docker, &self.container, &self.resource, clear).await;
         tar
