@@ -145,6 +145,9 @@ static AT_EXIT: Mutex<Vec<Release>> = Mutex::new(Vec::new());
 /// Registers `release` to run from the exit hook, before it waits for the jobs.
 pub(crate) fn release_at_exit(release: Release) {
     AT_EXIT.lock().unwrap_or_else(|e| e.into_inner()).push(release);
+    // The exit hook is registered with the worker's start: a process whose
+    // only object lives in a static may never have handed the worker a job.
+    Lazy::force(&WORKER);
 }
 
 /// Hands every shared object to the worker; called by the exit hook.
