@@ -122,7 +122,7 @@ impl Sweeper {
     }
 
     /// Also removes every saved start state (the volumes of
-    /// [`Postgres::warm_start`](crate::modules::Postgres)) no container uses.
+    /// `Postgres::warm_start`) no container uses.
     /// (Any sweep removes those replaced or saved over a week ago.)
     ///
     /// ```
