@@ -220,6 +220,18 @@ pub enum Error {
         message: String,
     },
 
+    /// A container's unix-socket channel could not be used: not set up,
+    /// not made yet, refused, a reply that is not JSON, no reply in time.
+    #[error("channel of {container}{}: {problem}", socket_at(.path))]
+    Channel {
+        /// The container, `container <name> (<id>)`.
+        container: String,
+        /// The socket's host path.
+        path: std::path::PathBuf,
+        /// What went wrong, with what to do about it.
+        problem: ChannelProblem,
+    },
+
     /// A migration failed while its template database was built; the
     /// half-built template was dropped.
     #[error("migration {migration} failed on {server}: {message}\n  in statement: {statement}")]
@@ -233,6 +245,74 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
+}
+
+/// ` at <path>`, or nothing for a channel that has no path.
+fn socket_at(path: &std::path::Path) -> String {
+    match path.as_os_str().is_empty() {
+        true => String::new(),
+        false => format!(" at {}", path.display()),
+    }
+}
+
+/// Why a container's channel failed ([`Error::Channel`]).
+///
+/// ```
+/// use dockhand::ChannelProblem;
+/// assert!(ChannelProblem::Missing.to_string().contains("no socket"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelProblem {
+    /// The container was started without a channel.
+    NotConfigured,
+    /// The engine is not on this machine, so its containers cannot share a
+    /// directory of it.
+    RemoteEngine(String),
+    /// Nothing has made the socket (yet).
+    Missing,
+    /// The socket exists, but nothing listens on it.
+    Refused,
+    /// The socket belongs to another user and does not let this one in.
+    PermissionDenied,
+    /// The reply (or the message) is not JSON.
+    NotJson(String),
+    /// No answer within the limit.
+    Timeout(Duration),
+    /// The process closed the connection before it replied.
+    Closed,
+    /// Another I/O error.
+    Io(String),
+}
+
+impl fmt::Display for ChannelProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotConfigured => f.write_str(
+                "the container has no channel; start it with ContainerBuilder::channel()",
+            ),
+            Self::RemoteEngine(endpoint) => write!(
+                f,
+                "the engine at {endpoint} is not on this machine, so no directory of this machine can hold the \
+                 socket; channels need a local engine (reach the process through a published port instead)"
+            ),
+            Self::Missing => f.write_str(
+                "there is no socket yet; the process in the container must listen on the path in $DOCKHAND_CHANNEL \
+                 (wait for it with a log line or retry)",
+            ),
+            Self::Refused => f.write_str(
+                "the socket exists but nothing accepts on it: the process that made it has stopped listening or exited",
+            ),
+            Self::PermissionDenied => f.write_str(
+                "permission denied: the process in the container made the socket without write permission for this \
+                 user; have it create the socket with mode 0666 (umask 0)",
+            ),
+            Self::NotJson(detail) => write!(f, "not JSON: {detail}"),
+            Self::Timeout(limit) => write!(f, "no reply within {limit:?}"),
+            Self::Closed => f.write_str("the process closed the connection before it replied"),
+            Self::Io(detail) => f.write_str(detail),
+        }
+    }
 }
 
 /// The details of a failed readiness wait.
@@ -386,6 +466,13 @@ impl Error {
                 }
             )
             || matches!(self, Error::NotReady(info) if info.reason == NotReadyReason::TimedOut)
+            || matches!(
+                self,
+                Error::Channel {
+                    problem: ChannelProblem::Timeout(_),
+                    ..
+                }
+            )
     }
 
     /// True when the engine could not be reached at all.

@@ -36,6 +36,7 @@
 
 mod archive;
 pub mod blocking;
+mod channel;
 mod config;
 mod container;
 mod endpoint;
@@ -68,10 +69,11 @@ mod watcher;
 mod worker;
 
 pub use bollard;
+pub use channel::{ChannelStatus, JsonChannel};
 pub use container::{Container, ContainerBuilder, Healthcheck, RestartPolicy};
 pub use endpoint::EngineConfig;
 pub use engine::{Engine, EngineKind};
-pub use error::{Error, NotReady, NotReadyReason, Result};
+pub use error::{ChannelProblem, Error, NotReady, NotReadyReason, Result};
 pub use events::{Event, EventStream, EventsBuilder};
 pub use exec::{Exec, ExecOutput};
 pub use group::{

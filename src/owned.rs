@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::remove::{remove_object, remove_patiently, ObjectKind};
-use crate::{config, labels, session, worker};
+use crate::{channel, config, labels, session, worker};
 
 /// An engine object owned by this process.
 pub(crate) struct Owned {
@@ -28,6 +28,8 @@ pub(crate) struct Owned {
     armed: AtomicBool,
     /// Objects kept alive until this one is gone.
     holds: Mutex<Vec<Hold>>,
+    /// Host directories that go with it (a container's channel).
+    dirs: Mutex<Vec<std::path::PathBuf>>,
 }
 
 /// A shared hold on an owned object.
@@ -45,6 +47,7 @@ impl Owned {
             name,
             armed: AtomicBool::new(true),
             holds: Mutex::new(holds),
+            dirs: Mutex::new(Vec::new()),
         })
     }
 
@@ -88,10 +91,21 @@ impl Owned {
         std::mem::take(&mut *self.holds.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Removes the host directory `dir` once this object is removed, and
+    /// leaves it when the object is kept or let go.
+    pub(crate) fn remove_dir_with(&self, dir: std::path::PathBuf) {
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).push(dir);
+    }
+
+    fn take_dirs(&self) -> Vec<std::path::PathBuf> {
+        std::mem::take(&mut *self.dirs.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Leaves the object, and what it holds, in the engine for good.
     pub(crate) fn keep(&self) {
         self.armed.store(false, Ordering::SeqCst);
         session::spare(self.engine.endpoint(), &self.id, &self.name);
+        self.take_dirs();
         for held in self.take_holds() {
             held.keep();
         }
@@ -101,6 +115,7 @@ impl Owned {
     /// nothing of this process removes it, and no watcher is told to spare it.
     pub(crate) fn disarm(&self) {
         self.armed.store(false, Ordering::SeqCst);
+        self.take_dirs();
         drop(self.take_holds());
     }
 
@@ -110,6 +125,7 @@ impl Owned {
             .await
             .map_err(|e| Error::engine("remove", self.describe(), e))?;
         self.armed.store(false, Ordering::SeqCst);
+        self.take_dirs().iter().for_each(|d| channel::remove_dir(d));
         drop(self.take_holds());
         Ok(())
     }
@@ -129,6 +145,7 @@ impl Owned {
         }
         let (kind, id, what) = (self.kind, self.id.clone(), self.describe());
         let holds = self.take_holds();
+        let dirs = self.take_dirs();
         worker::submit(
             self.engine.endpoint(),
             Box::new(move |docker| {
@@ -136,6 +153,7 @@ impl Owned {
                     if let Err(err) = remove_patiently(&docker, kind, &id).await {
                         tracing::warn!(object = %what, %err, "removal failed; the sweeper will retry");
                     }
+                    dirs.iter().for_each(|d| channel::remove_dir(d));
                     // Only now may the networks and volumes it used go.
                     drop(holds);
                 })

@@ -61,9 +61,10 @@ pub(crate) fn begin_owning(engine: &Engine) {
     }
     crate::watcher::ensure_started(endpoint, crate::labels::session_id());
     if crate::config::background_sweep_enabled() && crate::sweep::background_sweep_due(endpoint) {
+        let swept = endpoint.to_string();
         crate::worker::submit(
             endpoint,
-            Box::new(|docker| {
+            Box::new(move |docker| {
                 Box::pin(async move {
                     match crate::sweep::sweep_on(
                         &docker,
@@ -80,6 +81,9 @@ pub(crate) fn begin_owning(engine: &Engine) {
                             let states = crate::sweep::sweep_states(&docker, false, false, &mut report).await;
                             if let Err(err) = states {
                                 tracing::debug!(%err, "sweeping cached start states failed");
+                            }
+                            if let Err(err) = crate::channel::reap_orphans(&docker, &swept).await {
+                                tracing::debug!(%err, "sweeping channel directories failed");
                             }
                             if !report.removed.is_empty() {
                                 tracing::info!(

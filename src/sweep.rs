@@ -190,6 +190,9 @@ impl Sweeper {
         };
         let mut report = sweep_on(engine.docker(), mode, ages, self.dry_run).await?;
         sweep_states(engine.docker(), self.cache, self.dry_run, &mut report).await?;
+        if !self.dry_run {
+            crate::channel::reap_orphans(engine.docker(), engine.endpoint()).await?;
+        }
         Ok(report)
     }
 }

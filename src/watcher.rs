@@ -164,6 +164,7 @@ fn clean_session(runtime: &tokio::runtime::Runtime, session: &str, endpoint: &st
                     .filter(|o| !spared.contains(&o.id) && !spared.contains(&o.name))
                     .collect();
                 inventory::remove_on(&docker, doomed).await;
+                crate::channel::remove_session(endpoint, session, |name| spared.contains(name));
                 return;
             }
             if std::time::Instant::now() >= deadline {

@@ -1,6 +1,7 @@
 //! The `Container` guard: a running container that is removed when the guard drops.
 
 pub(crate) mod builder;
+mod channel;
 mod config;
 pub(crate) mod files;
 mod networks;
@@ -69,6 +70,8 @@ pub struct Container {
     address: Mutex<Option<IpAddr>>,
     /// The lock file of its users, when it is reused by configuration.
     reuse_lock: std::sync::OnceLock<std::path::PathBuf>,
+    /// Its unix-socket channel, when it was given one.
+    channel: std::sync::OnceLock<crate::channel::Link>,
 }
 
 impl std::fmt::Debug for Container {
@@ -107,6 +110,7 @@ impl Container {
             aliases: Mutex::new(HashMap::new()),
             address: Mutex::new(None),
             reuse_lock: std::sync::OnceLock::new(),
+            channel: std::sync::OnceLock::new(),
         }
     }
 

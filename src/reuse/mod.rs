@@ -11,6 +11,9 @@
 pub(crate) mod key;
 pub(crate) mod lock;
 pub(crate) mod reap;
+// Only the PostgreSQL module saves states so far; the generic part stays
+// in `reuse`, where other modules will find it.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) mod state;
 
 /// How long a reused container lives: for the test run, or across runs.

@@ -103,6 +103,9 @@ impl ContainerBuilder {
                 )));
             }
         }
+        if let Some(problem) = self.channel_problem() {
+            return Err(bad(problem));
+        }
         for file in &self.files {
             file.dest().map_err(|e| bad(format!("file to copy: {e}")))?;
         }

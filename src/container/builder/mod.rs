@@ -1,6 +1,7 @@
 //! `ContainerBuilder`: everything about a container before it exists, checked in
 //! full before anything is created.
 
+mod channel;
 mod create;
 mod internal;
 mod reuse;
@@ -77,6 +78,8 @@ pub struct ContainerBuilder {
     reuse: Option<Reuse>,
     /// Start from this configuration's cached state image when there is one.
     cached_state: bool,
+    /// The path in the container of a channel's socket.
+    channel: Option<String>,
 }
 
 impl ContainerBuilder {
@@ -112,6 +115,7 @@ impl ContainerBuilder {
             pull: PullOptions::default(),
             reuse: None,
             cached_state: false,
+            channel: None,
         }
     }
 

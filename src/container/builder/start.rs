@@ -64,24 +64,15 @@ impl ContainerBuilder {
         if !engine.is_local() {
             body = self.to_create_body_binding(&name, super::create::EVERY_ADDRESS)?;
         }
-        let resource = format!("container {name} (image {})", self.image);
-        if self.pull.policy == PullPolicy::Always {
-            engine.pull_image(&self.image, &self.pull).await?;
-        }
-        let mut begun = Instant::now();
-        let limit = self.startup_timeout;
-        let id = match create(&engine, &name, &body, &resource, limit).await? {
-            Some(id) => id,
-            None => {
-                engine.pull_image(&self.image, &self.pull).await?;
-                begun = Instant::now();
-                create(&engine, &name, &body, &resource, limit)
-                    .await?
-                    .ok_or_else(|| Error::ImageNotFound {
-                        image: self.image.clone(),
-                        reason: "the engine still lacks it after pulling".into(),
-                    })?
+        let channel = self.attach_channel(&engine, &name, &mut body)?;
+        let created = self.create_pulling(&engine, &name, &body).await;
+        let (id, begun) = match (created, &channel) {
+            (Ok(created), _) => created,
+            (Err(err), Some((dir, _))) => {
+                crate::channel::remove_dir(dir);
+                return Err(err);
             }
+            (Err(err), None) => return Err(err),
         };
         let holds = self
             .networks
@@ -94,7 +85,38 @@ impl ContainerBuilder {
         if let Some((network, aliases)) = self.networks.first() {
             container.remember_aliases(network, aliases);
         }
+        if let Some((dir, socket)) = channel {
+            container.open_channel(dir, &socket)?;
+        }
         Ok((container, begun))
+    }
+
+    /// Creates the container, pulling the image when the policy or its
+    /// absence says so; returns its id and when the startup clock began.
+    async fn create_pulling(
+        &self,
+        engine: &Engine,
+        name: &str,
+        body: &ContainerCreateBody,
+    ) -> Result<(String, Instant)> {
+        let resource = format!("container {name} (image {})", self.image);
+        if self.pull.policy == PullPolicy::Always {
+            engine.pull_image(&self.image, &self.pull).await?;
+        }
+        let begun = Instant::now();
+        let limit = self.startup_timeout;
+        if let Some(id) = create(engine, name, body, &resource, limit).await? {
+            return Ok((id, begun));
+        }
+        engine.pull_image(&self.image, &self.pull).await?;
+        let begun = Instant::now();
+        let id = create(engine, name, body, &resource, limit)
+            .await?
+            .ok_or_else(|| Error::ImageNotFound {
+                image: self.image.clone(),
+                reason: "the engine still lacks it after pulling".into(),
+            })?;
+        Ok((id, begun))
     }
 
     /// Creates the container with its networks and files, without starting
