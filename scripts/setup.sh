@@ -67,6 +67,18 @@ if ! curl -sf --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1; then
     { echo "setup: the Podman API service did not come up; see /tmp/podman-service.log" >&2; exit 1; }
 fi
 
+# The management service's tests (serve/): a real browser for its page, and a
+# Socket.IO client that is not ours, in Python.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium"
+  apt_install chromium
+fi
+if ! python3 -c 'import socketio, websocket' >/dev/null 2>&1; then
+  echo "setup: installing python-socketio"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "python-socketio[client]>=5,<6" websocket-client
+fi
+
 # The second test runner.
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"

@@ -119,6 +119,29 @@ impl ContainerBuilder {
         Ok((id, begun))
     }
 
+    /// Creates the container, with its networks and files, without starting
+    /// it; [`Container::start`] starts it later. The builder's waits are not
+    /// used.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dockhand::Result<()> {
+    /// let c = dockhand::Container::builder("fixtures/busybox:latest")
+    ///     .cmd(["sleep", "60"])
+    ///     .create()
+    ///     .await?;
+    /// c.start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create(self) -> Result<Container> {
+        if self.reuse.is_some() {
+            return Err(Error::invalid(
+                format!("container (image {})", self.image),
+                "a reused container is found or started, not created: use start()",
+            ));
+        }
+        self.create_stopped().await
+    }
+
     /// Creates the container with its networks and files, without starting
     /// it (a replica of a group held stopped).
     pub(crate) async fn create_stopped(&self) -> Result<Container> {

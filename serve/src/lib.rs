@@ -1,0 +1,340 @@
+//! `dockhand-serve`: container lifecycles driven over Socket.IO by clients
+//! that are not Rust tests, what happens pushed to them live, and a page.
+//!
+//! Every event is answered through its acknowledgement: the operation's JSON,
+//! or `{error: true, error_type, message, details: {container_id, operation},
+//! timestamp}`. Events: `create`, `start`, `stop`, `restart`, `update`,
+//! `delete`, `keep`, `status`, `list`, `logs`, `send-message`, `watch`,
+//! `unwatch`, `machine`, `machine-logs`. Pushed: `container-event`, `stats`
+//! (to the watchers of a container), `activity`, and `service-error` for an
+//! event the service does not know.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let options = dockhand_serve::Options::default();
+//! dockhand_serve::run(options).await?;
+//! # Ok(()) }
+//! ```
+#![deny(unsafe_code)]
+
+mod entry;
+mod machine;
+mod push;
+mod reply;
+mod requests;
+mod service;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::SocketIo;
+
+use reply::{Failure, Reply};
+use service::Service;
+
+/// The page, served at `/`.
+const PAGE: &str = include_str!("page.html");
+
+/// How the service is started.
+///
+/// ```
+/// let o = dockhand_serve::Options::default();
+/// assert_eq!(o.port, 7700);
+/// assert!(o.bind.is_loopback());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The address to listen on; loopback unless asked otherwise.
+    pub bind: IpAddr,
+    /// The port; 0 picks a free one (printed at start).
+    pub port: u16,
+    /// The token clients must give (`auth: {token}`, or `?token=` for the
+    /// page); required off loopback.
+    pub token: Option<String>,
+    /// Leave the service's containers in the engine at shutdown.
+    pub keep: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 7700,
+            token: None,
+            keep: false,
+        }
+    }
+}
+
+impl Options {
+    /// Why these options cannot be served, if they cannot.
+    ///
+    /// ```
+    /// let mut o = dockhand_serve::Options::default();
+    /// o.bind = "0.0.0.0".parse().unwrap();
+    /// assert!(o.problem().unwrap().contains("--token"));
+    /// ```
+    pub fn problem(&self) -> Option<String> {
+        if !self.bind.is_loopback() && self.token.as_deref().is_none_or(str::is_empty) {
+            return Some(format!(
+                "{} is not a loopback address: give --token (or DOCKHAND_SERVE_TOKEN) so that only clients \
+                 that have it can drive containers",
+                self.bind
+            ));
+        }
+        None
+    }
+}
+
+/// What the handlers share.
+struct Serve {
+    service: Service,
+    token: Option<String>,
+}
+
+/// The events that act on containers; each is answered through its ack.
+const OPERATIONS: [&str; 15] = [
+    "create",
+    "start",
+    "stop",
+    "restart",
+    "update",
+    "delete",
+    "keep",
+    "status",
+    "list",
+    "logs",
+    "send-message",
+    "watch",
+    "unwatch",
+    "machine",
+    "machine-logs",
+];
+
+/// Serves until SIGINT or SIGTERM, then removes (or keeps) its containers.
+pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if let Some(problem) = options.problem() {
+        return Err(problem.into());
+    }
+    let engine = dockhand::Engine::connect().await?;
+    let (layer, io) = SocketIo::builder()
+        .ack_timeout(Duration::from_secs(120))
+        .build_layer();
+    let serve = Arc::new(Serve {
+        service: Service::new(engine.clone(), io.clone()),
+        token: options.token.clone(),
+    });
+    let state = serve.clone();
+    let token = options.token.clone();
+    let handler = move |socket: SocketRef| {
+        let state = state.clone();
+        async move { on_connect(state, socket) }
+    };
+    // A client without the token is refused at its connect (a Socket.IO
+    // CONNECT_ERROR), before any event of it is read.
+    let check = move |TryData(auth): TryData<Value>| {
+        let token = token.clone();
+        async move {
+            let given = auth.ok();
+            let given = given
+                .as_ref()
+                .and_then(|a| a.get("token"))
+                .and_then(Value::as_str);
+            match authorised(&token, given) {
+                true => Ok(()),
+                false => Err(Unauthorized),
+            }
+        }
+    };
+    io.ns("/", handler.with(check));
+    push::feed(engine.clone(), io.clone());
+    let app = axum::Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(async || "ok"))
+        .with_state(serve.clone())
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(options.bind, options.port)).await?;
+    let address = listener.local_addr()?;
+    println!(
+        "dockhand-serve listening on http://{address} (engine {})",
+        engine.endpoint()
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    io.close().await;
+    finish(&serve.service, options.keep).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(term) => {
+                term.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated => {}
+    }
+}
+
+/// Removes every container of the service's (or keeps them, as asked).
+async fn finish(service: &Service, keep: bool) {
+    let entries = service.take_all();
+    let count = entries.len();
+    if keep {
+        for entry in entries {
+            println!(
+                "dockhand-serve: keeping {} ({})",
+                entry.container.name(),
+                entry.container.id()
+            );
+            service::keep(entry);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        return;
+    }
+    let removals: Vec<_> = entries.into_iter().map(service::remove).collect();
+    for result in futures_util::future::join_all(removals).await {
+        if let Err(err) = result {
+            eprintln!("dockhand-serve: {err}");
+        }
+    }
+    println!("dockhand-serve: removed {count} containers");
+}
+
+fn authorised(expected: &Option<String>, given: Option<&str>) -> bool {
+    match expected {
+        None => true,
+        Some(token) => given == Some(token.as_str()),
+    }
+}
+
+/// Why a connect was refused.
+#[derive(Debug)]
+struct Unauthorized;
+
+impl std::fmt::Display for Unauthorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unauthorized: this service wants a token; connect with auth {\"token\": \"...\"}")
+    }
+}
+
+fn on_connect(state: Arc<Serve>, socket: SocketRef) {
+    for operation in OPERATIONS {
+        let state = state.clone();
+        socket.on(
+            operation,
+            move |socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
+                let state = state.clone();
+                async move {
+                    let reply = dispatch(&state, &socket, operation, data.unwrap_or(Value::Null)).await;
+                    report(&state, operation, &reply).await;
+                    let _ = ack.send(&reply::to_json(&reply));
+                }
+            },
+        );
+    }
+    socket.on_fallback(
+        |socket: SocketRef, Event(event): Event, ack: AckSender| async move {
+            let failure = Failure::new(
+                "validation",
+                "event",
+                format!(
+                    "unknown event {event:?}; the events are: {}",
+                    OPERATIONS.join(", ")
+                ),
+            );
+            let _ = socket.emit("service-error", &failure.to_json());
+            let _ = ack.send(&failure.to_json());
+        },
+    );
+}
+
+async fn dispatch(state: &Serve, socket: &SocketRef, operation: &'static str, data: Value) -> Reply {
+    let service = &state.service;
+    match operation {
+        "create" => service.create(data).await,
+        "start" => service.start(data).await,
+        "stop" => service.stop(data).await,
+        "restart" => service.restart(data).await,
+        "update" => service.update(data).await,
+        "delete" => service.delete(data).await,
+        "keep" => service.keep(data),
+        "status" => service.status(data).await,
+        "list" => service.list().await,
+        "logs" => service.logs(data).await,
+        "send-message" => service.send_message(data).await,
+        "watch" | "unwatch" => {
+            let target: requests::Target = requests::parse(operation, data)?;
+            let entry = service.find(operation, &target.id)?;
+            let room = push::stats_room(entry.container.id());
+            if operation == "watch" {
+                socket.join(room);
+                push::sample(&service.io, &entry);
+            } else {
+                socket.leave(room);
+            }
+            Ok(json!({"id": entry.container.id(), "watching": operation == "watch"}))
+        }
+        "machine" => machine::objects(&service.engine, &service.ids()).await,
+        "machine-logs" => machine::logs(&service.engine, data).await,
+        _ => Err(Failure::new("validation", operation, "unknown operation")),
+    }
+}
+
+/// The activity line of an operation, to every client.
+async fn report(state: &Serve, operation: &'static str, reply: &Reply) {
+    if matches!(operation, "status" | "list" | "logs" | "machine" | "machine-logs") {
+        return;
+    }
+    let (line, container, ok) = match reply {
+        Ok(value) => {
+            let name = value["name"].as_str().or(value["id"].as_str()).unwrap_or("");
+            let detail = match operation {
+                "create" => format!(" from {}", value["image"].as_str().unwrap_or("?")),
+                _ => String::new(),
+            };
+            (
+                format!("{operation} {name}{detail}: done"),
+                value["id"].as_str().map(str::to_string),
+                true,
+            )
+        }
+        Err(failure) => (
+            format!("{operation} failed ({}): {}", failure.error_type, failure.message),
+            failure.container_id.clone(),
+            false,
+        ),
+    };
+    push::activity(&state.service.io, operation, container.as_deref(), line, ok).await;
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    token: Option<String>,
+}
+
+async fn page(State(state): State<Arc<Serve>>, Query(query): Query<PageQuery>) -> Response {
+    if !authorised(&state.token, query.token.as_deref()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "this service wants a token: open /?token=<token>",
+        )
+            .into_response();
+    }
+    Html(PAGE).into_response()
+}
