@@ -113,18 +113,22 @@ async fn inspect_leniently(
     serde_json::from_value(value).map_err(bollard::errors::Error::from)
 }
 
-/// The engine's images, listed again (up to twice) when Podman fails the
-/// whole list because one image went while it listed ("image not known").
+/// The engine's images, listed again when Podman fails the whole list
+/// because one image went while it listed ("image not known"). While other
+/// processes build and remove images that can happen several times in a row
+/// (seen: three), so it is asked for up to twenty times, for about four
+/// seconds in all, before the error stands.
 pub(crate) async fn list_images(
     docker: &Docker,
     options: ListImagesOptions,
 ) -> Result<Vec<ImageSummary>, bollard::errors::Error> {
+    const ATTEMPTS: u64 = 20;
     let mut attempt = 0;
     loop {
         attempt += 1;
         match docker.list_images(Some(options.clone())).await {
-            Err(err) if attempt < 3 && err.to_string().contains("image not known") => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(err) if attempt < ATTEMPTS && err.to_string().contains("image not known") => {
+                tokio::time::sleep(Duration::from_millis((25 * attempt).min(250))).await;
             }
             other => return other,
         }

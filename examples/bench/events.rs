@@ -95,14 +95,14 @@ pub async fn replica_replace(bench: &Bench) -> dockhand::Result<()> {
     Ok(())
 }
 
-async fn kill(bench: &Bench, id: &str) {
+pub(crate) async fn kill(bench: &Bench, id: &str) {
     let kill = KillContainerOptions {
         signal: "SIGKILL".into(),
     };
     bench.raw.kill_container(id, Some(kill)).await.expect("kill");
 }
 
-fn die_events(
+pub(crate) fn die_events(
     bench: &Bench,
     id: &str,
 ) -> impl futures_util::Stream<Item = Result<bollard::models::EventMessage, bollard::errors::Error>> {

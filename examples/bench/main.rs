@@ -22,6 +22,10 @@
 //! `db_handout` and `db_handout_first` hand out migrated databases (20
 //! tables) from the warm pool, beside a hand-built template clone.
 //!
+//! `serve_status` and `serve_die_push` measure the management service
+//! (`serve/`) from a Socket.IO client: a status round trip, and a `die`
+//! reaching the client (see `serve.rs`).
+//!
 //! `suite_nextest` runs `tests/suite_bench.rs` with both runners (see
 //! `suite.rs`); `bollard_ms` there is a server per test, the way
 //! testcontainers users write it.
@@ -46,6 +50,7 @@ mod databases;
 mod events;
 mod killed;
 mod raw;
+mod serve;
 mod suite;
 mod templates;
 mod waits;
@@ -123,6 +128,7 @@ async fn main() -> dockhand::Result<()> {
     waits::detect(&bench).await?;
     events::event_latency(&bench).await?;
     events::replica_replace(&bench).await?;
+    serve::serve_workloads(&bench).await;
     containers::build_cached(&bench).await?;
     databases::postgres(&bench).await?;
     databases::pg_warm_start(&bench).await?;

@@ -65,7 +65,7 @@ async fn a_client_drives_a_whole_lifecycle_and_sees_it_pushed() {
     // Stats once a second to a client that watches.
     ok(peer.call("watch", json!({"id": id})).await);
     let stats = peer
-        .expect("stats", Duration::from_secs(10), |v| v["id"] == id.as_str())
+        .expect("stats", Duration::from_secs(30), |v| v["id"] == id.as_str())
         .await;
     assert!(stats["stats"]["memory_used"].as_u64().unwrap() > 0, "{stats}");
     let status = ok(peer.call("status", json!({"id": id})).await);

@@ -51,7 +51,7 @@ reply = ok(call("send-message", {"id": cid, "message": {"hello": "from python"}}
 assert reply["reply"] == {"got": {"hello": "from python"}}, reply
 
 ok(call("watch", {"id": cid}))
-expect("stats", lambda d: d["id"] == cid)
+expect("stats", lambda d: d["id"] == cid, limit=30)
 
 assert ok(call("stop", {"id": cid}))["state"] == "exited"
 expect("container-event", lambda d: d["id"] == cid and d["verb"] == "die")
