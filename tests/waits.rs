@@ -126,6 +126,26 @@ async fn exit_during_wait_fails_at_once() -> dockhand::Result<()> {
 }
 
 #[tokio::test]
+async fn a_port_wait_on_a_container_that_exited_at_once_reports_the_exit() -> dockhand::Result<()> {
+    // It exits before or after its ports are read, whichever the machine
+    // makes of it: either way the wait must report the exit, not a port the
+    // builder forgot. A few runs make the early case all but certain.
+    for _ in 0..4 {
+        let err = Container::builder(busybox().await?)
+            .cmd(["sh", "-c", "exit 3"])
+            .expose(8080)
+            .wait_for(WaitFor::port(8080))
+            .startup_timeout(Duration::from_secs(30))
+            .start()
+            .await
+            .unwrap_err();
+        let info = not_ready(err);
+        assert_eq!(info.reason, NotReadyReason::Exited { code: 3 }, "{info}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn oom_kill_is_reported() -> dockhand::Result<()> {
     let err = Container::builder(busybox().await?)
         // A shell variable that doubles until the 8 MiB limit kills it.

@@ -149,7 +149,7 @@ fn check<'a>(
 }
 
 async fn port_listens(target: &Target<'_>, port: &Port, feed: &LogFeed) -> Result<(), NotReadyReason> {
-    let host_port = host_port(target, port)?;
+    let host_port = host_port(target, port).await?;
     let mut direct = target
         .address
         .map(|ip| std::net::SocketAddr::new(ip, port.number()));
@@ -173,7 +173,7 @@ async fn port_listens(target: &Target<'_>, port: &Port, feed: &LogFeed) -> Resul
 }
 
 async fn http_answers(target: &Target<'_>, http: &HttpWait, feed: &LogFeed) -> Result<(), NotReadyReason> {
-    let host_port = host_port(target, &http.port)?;
+    let host_port = host_port(target, &http.port).await?;
     // Until the service listens, a connect is cheaper than a request.
     port_listens(target, &http.port, feed).await?;
     let mut pause = Backoff::new(2, 100);
@@ -191,7 +191,7 @@ async fn protocol_answers(
     wait: &ProtocolWait,
     feed: &LogFeed,
 ) -> Result<(), NotReadyReason> {
-    let host_port = host_port(target, &wait.port)?;
+    let host_port = host_port(target, &wait.port).await?;
     // Exactly when the socket listens first; then the server itself must speak.
     port_listens(target, &wait.port, feed).await?;
     let mut pause = Backoff::new(1, 20);
@@ -235,13 +235,27 @@ async fn command_succeeds(target: &Target<'_>, cmd: &[String], feed: &LogFeed) -
     }
 }
 
-fn host_port(target: &Target<'_>, port: &Port) -> Result<u16, NotReadyReason> {
-    target.ports.get(port).copied().ok_or_else(|| {
-        NotReadyReason::ProbeFailed(format!(
-            "port {port} is not published; add .expose({})",
-            port.number()
-        ))
-    })
+/// The host port of `port`. A container that exited before its ports were
+/// read has none: that is its exit, not a port the builder forgot.
+async fn host_port(target: &Target<'_>, port: &Port) -> Result<u16, NotReadyReason> {
+    if let Some(host_port) = target.ports.get(port) {
+        return Ok(*host_port);
+    }
+    let running = crate::podman::inspect_container(target.docker, target.id)
+        .await
+        .ok()
+        .and_then(|i| i.state?.running);
+    if running == Some(false) {
+        // The engine's own exit code, from the wait that returns at once.
+        return Err(match exit_code(target.docker, target.id).await {
+            Ok(code) => NotReadyReason::Exited { code },
+            Err(why) => NotReadyReason::ProbeFailed(why),
+        });
+    }
+    Err(NotReadyReason::ProbeFailed(format!(
+        "port {port} is not published; add .expose({})",
+        port.number()
+    )))
 }
 
 /// The container's exit code once it is no longer running.
