@@ -166,3 +166,25 @@ async fn dry_run_removes_nothing_and_sweep_removes_the_orphan() -> dockhand::Res
     assert!(!common::container_exists(&id));
     Ok(())
 }
+
+#[test]
+fn serve_runs_the_service_binary_and_says_how_to_get_it_when_missing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .args(["serve", "--port", "0"])
+        .env("DOCKHAND_SERVE_BIN", "/nonexistent/dockhand-serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/dockhand-serve") && stderr.contains("cargo build -p dockhand-serve"),
+        "{stderr}"
+    );
+    // Its arguments reach the program it runs: `sh -c 'echo $0 $@'` shows them.
+    let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .args(["serve", "-c", "echo ran with $0 $@", "--port", "0"])
+        .env("DOCKHAND_SERVE_BIN", "/bin/sh")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ran with --port 0");
+}

@@ -35,6 +35,7 @@ use axum::routing::get;
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 use socketioxide::SocketIo;
 
 use reply::{Failure, Reply};
@@ -94,6 +95,9 @@ impl Options {
     }
 }
 
+/// How many packets may wait for one client before pushes to it are dropped.
+const MAX_QUEUED: usize = 16 * 1024;
+
 /// What the handlers share.
 struct Serve {
     service: Service,
@@ -127,6 +131,12 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Sen
     let engine = dockhand::Engine::connect().await?;
     let (layer, io) = SocketIo::builder()
         .ack_timeout(Duration::from_secs(120))
+        // Packets queued per client. The pushes come in bursts (the events of
+        // every dockhand object on the engine, a line per operation of every
+        // client), and a queue that is full also refuses the heartbeat's
+        // ping, which closes the connection: with the default of 128, one of
+        // twenty clients was cut off while a test suite ran beside it.
+        .max_buffer_size(MAX_QUEUED)
         .build_layer();
     let serve = Arc::new(Serve {
         service: Service::new(engine.clone(), io.clone()),
@@ -134,9 +144,9 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Sen
     });
     let state = serve.clone();
     let token = options.token.clone();
-    let handler = move |socket: SocketRef| {
+    let handler = move |socket: SocketRef, TryData(auth): TryData<Value>| {
         let state = state.clone();
-        async move { on_connect(state, socket) }
+        async move { on_connect(state, socket, auth.ok()) }
     };
     // A client without the token is refused at its connect (a Socket.IO
     // CONNECT_ERROR), before any event of it is read.
@@ -233,7 +243,29 @@ impl std::fmt::Display for Unauthorized {
     }
 }
 
-fn on_connect(state: Arc<Serve>, socket: SocketRef) {
+/// A client is given the events of every dockhand object on the engine,
+/// unless it connects with `auth: {events: "service"}` for the service's own.
+fn on_connect(state: Arc<Serve>, socket: SocketRef, auth: Option<Value>) {
+    let own_only = auth
+        .as_ref()
+        .and_then(|a| a.get("events"))
+        .and_then(Value::as_str)
+        == Some("service");
+    socket.join(if own_only {
+        push::OWN_EVENTS
+    } else {
+        push::EVERY_EVENT
+    });
+    socket.on_disconnect(async |socket: SocketRef, reason: DisconnectReason| {
+        if !matches!(
+            reason,
+            DisconnectReason::ClientNSDisconnect
+                | DisconnectReason::ServerNSDisconnect
+                | DisconnectReason::ClosingServer
+        ) {
+            eprintln!("dockhand-serve: client {} disconnected: {reason:?}", socket.id);
+        }
+    });
     for operation in OPERATIONS {
         let state = state.clone();
         socket.on(

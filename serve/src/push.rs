@@ -14,13 +14,23 @@ use socketioxide::SocketIo;
 use crate::entry::Entry;
 use crate::reply::timestamp;
 
+/// The room of the clients that get the events of every dockhand object.
+pub const EVERY_EVENT: &str = "events:all";
+/// The room of the clients that get the events of the service's own containers only.
+pub const OWN_EVENTS: &str = "events:service";
+
+fn own_pid() -> String {
+    std::process::id().to_string()
+}
+
 /// The room of the clients that watch a container's stats.
 pub fn stats_room(id: &str) -> String {
     format!("stats:{id}")
 }
 
-/// Streams the engine's events about dockhand objects to every client, for
-/// as long as the service runs (a dropped stream is asked for again).
+/// Streams the engine's events about dockhand objects to the clients that
+/// want them (every object, or the service's own), for as long as the service
+/// runs (a dropped stream is asked for again).
 pub fn feed(engine: Engine, io: SocketIo) {
     tokio::spawn(async move {
         loop {
@@ -29,7 +39,15 @@ pub fn feed(engine: Engine, io: SocketIo) {
                     while let Some(event) = events.next().await {
                         match event {
                             Ok(event) => {
-                                broadcast(&io, "container-event", &event_json(&event)).await;
+                                let json = event_json(&event);
+                                let ours = event.attributes.get("dockhand.owner.pid") == Some(&own_pid());
+                                let rooms: &[&str] = match ours {
+                                    true => &[EVERY_EVENT, OWN_EVENTS],
+                                    false => &[EVERY_EVENT],
+                                };
+                                if let Some(everyone) = io.of("/") {
+                                    let _ = everyone.to(rooms.to_vec()).emit("container-event", &json).await;
+                                }
                             }
                             Err(err) => {
                                 tracing::warn!(%err, "the engine's event stream failed");

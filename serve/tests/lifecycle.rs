@@ -243,14 +243,26 @@ async fn bad_input_gets_typed_errors_and_the_service_keeps_serving() {
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_clients_create_and_delete_at_once() {
     let served = Served::start(&[]);
-    let url = served.url.clone();
+    // Connected one after another, then all at work at once.
+    let mut peers = Vec::new();
+    for n in 0..20 {
+        let peer = connect(&served.url, None).await;
+        assert_eq!(peer.refused, None, "client {n} was not let in");
+        peers.push(peer);
+    }
     let begun = Instant::now();
-    let clients: Vec<_> = (0..20)
-        .map(|n| {
-            let url = url.clone();
+    let clients: Vec<_> = peers
+        .into_iter()
+        .enumerate()
+        .map(|(n, peer)| {
             tokio::spawn(async move {
-                let peer = connect(&url, None).await;
-                let created = ok(peer.call("create", json!({"image": BUSYBOX, "command": "sleep 120", "name": format!("serve-many-{}-{n}", std::process::id())})).await);
+                let name = format!("serve-many-{}-{n}", std::process::id());
+                let created = ok(peer
+                    .call(
+                        "create",
+                        json!({"image": BUSYBOX, "command": "sleep 120", "name": name}),
+                    )
+                    .await);
                 let status = ok(peer.call("status", json!({"id": created["id"]})).await);
                 assert_eq!(status["state"], "running");
                 ok(peer.call("delete", json!({"id": created["id"]})).await)
@@ -330,4 +342,40 @@ async fn off_loopback_a_token_is_required_and_checked() {
     ok(friend.call("list", json!({})).await);
     let port = served.url.rsplit(':').next().unwrap().parse::<u64>().unwrap();
     assert!(http_get(port).starts_with("HTTP/1.0 401") || http_get(port).starts_with("HTTP/1.1 401"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_may_ask_for_the_services_own_events_only() {
+    let served = Served::start(&[]);
+    let mut everything = connect(&served.url, None).await;
+    let mut own = connect(&served.url, Some(json!({"events": "service"}))).await;
+    // A dockhand container of another process (this test's own).
+    let stranger = dockhand::Container::builder(BUSYBOX)
+        .cmd(["sleep", "60"])
+        .start()
+        .await
+        .expect("a container of this test process");
+    let stranger_id = stranger.id().to_string();
+    everything
+        .expect("container-event", Duration::from_secs(10), |v| {
+            v["id"] == stranger_id.as_str() && v["verb"] == "start"
+        })
+        .await;
+    let ours = ok(own.call("create", common::json_create("exec sleep 60")).await);
+    let ours_id = ours["id"].as_str().unwrap().to_string();
+    // Events reach a client in order: once its own container's start is in,
+    // the stranger's earlier start would have been too.
+    own.expect("container-event", Duration::from_secs(10), |v| {
+        v["id"] == ours_id.as_str() && v["verb"] == "start"
+    })
+    .await;
+    assert!(
+        !own.seen.iter().any(|(_, v)| v["id"] == stranger_id.as_str()),
+        "a service-only client got another process's events"
+    );
+    everything
+        .expect("container-event", Duration::from_secs(10), |v| {
+            v["id"] == ours_id.as_str() && v["verb"] == "start"
+        })
+        .await;
 }

@@ -8,6 +8,7 @@
 //!                                         --cache: every cached start state; --all: every managed one;
 //!                                         --ttl: age after which another host's objects go, e.g. 90s, 15m, 2h; default 1h)
 //! dockhand logs <container> [-f]          a container's logs (follow with -f)
+//! dockhand serve [--port N] [...]         the management service and its page (runs dockhand-serve)
 //! ```
 
 use std::process::ExitCode;
@@ -27,7 +28,7 @@ macro_rules! out {
 }
 
 const USAGE: &str =
-    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--reused] [--cache] [--all] [--ttl D] [--json] | logs <container> [-f]";
+    "usage: dockhand ls [--json] | sweep [--dry-run] [--kept] [--reused] [--cache] [--all] [--ttl D] [--json] | logs <container> [-f] | serve [--port N] [--bind ADDR] [--token T] [--keep]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -49,6 +50,7 @@ async fn main() -> ExitCode {
             Some(id) => logs(id, flag("-f") || flag("--follow")).await,
             None => Err(USAGE.to_string()),
         },
+        Some("serve") => serve(&args[1..]),
         Some("-h") | Some("--help") | None => {
             out!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -62,6 +64,27 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the management service, a binary of its own (the `serve/` crate, so
+/// the library's users compile none of its web stack): `DOCKHAND_SERVE_BIN`,
+/// else `dockhand-serve` beside this program, else on the `PATH`.
+fn serve(args: &[String]) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("dockhand-serve")))
+        .filter(|path| path.exists());
+    let program = match std::env::var_os("DOCKHAND_SERVE_BIN") {
+        Some(given) => std::path::PathBuf::from(given),
+        None => beside.unwrap_or_else(|| "dockhand-serve".into()),
+    };
+    let err = std::process::Command::new(&program).args(args).exec();
+    Err(format!(
+        "could not run {}: {err}. Build it with `cargo build -p dockhand-serve` (or `cargo install --path serve`), \
+         or point DOCKHAND_SERVE_BIN at it",
+        program.display()
+    ))
 }
 
 fn age(object: &ManagedObject) -> String {

@@ -92,7 +92,25 @@ pub struct Peer {
     pub refused: Option<String>,
 }
 
+/// Connects; a connect that rust_socketio itself fails ("EngineIO Error",
+/// seen now and then on a loaded machine, the service having refused
+/// nothing) is tried again, twice at most. A refusal by the service is kept.
 pub async fn connect(url: &str, auth: Option<Value>) -> Peer {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let peer = connect_once(url, auth.clone()).await;
+        match &peer.refused {
+            Some(why) if why.contains("EngineIO Error") && attempt < 3 => {
+                eprintln!("rust_socketio failed its connect ({why}); connecting again");
+                let _ = peer.client.disconnect().await;
+            }
+            _ => return peer,
+        }
+    }
+}
+
+async fn connect_once(url: &str, auth: Option<Value>) -> Peer {
     let (tx, pushed) = mpsc::unbounded_channel();
     let mut builder = ClientBuilder::new(url)
         .transport_type(TransportType::Websocket)
@@ -125,6 +143,7 @@ pub async fn connect(url: &str, auth: Option<Value>) -> Peer {
             async {}.boxed()
         })
         .on(Event::Error, move |payload, _| {
+            eprintln!("socket.io client error: {payload:?}");
             if let Some(tx) = refused_tx.lock().unwrap().take() {
                 let _ = tx.send(Err(format!("{payload:?}")));
             }
@@ -195,7 +214,7 @@ pub async fn call(client: &Client, event: &str, data: Value) -> Value {
             },
         )
         .await
-        .expect("emit");
+        .unwrap_or_else(|e| panic!("emit {event} at {:?}: {e:?}", std::time::SystemTime::now()));
     tokio::time::timeout(Duration::from_secs(120), rx)
         .await
         .unwrap_or_else(|_| panic!("no reply to {event}"))
