@@ -15,6 +15,8 @@
 //! `postgres_isolation` and `mariadb_isolation` compare eight fresh databases
 //! from one server (its start included) with eight servers started one after
 //! another; both sides use dockhand, as the point is the pattern, not the client.
+//! `mariadb_handout` hands out MariaDB databases of twenty migrated tables,
+//! beside an empty database per test with the migrations run in it.
 //!
 //! `pg_warm_start` starts PostgreSQL from a saved state volume (`warm_start`),
 //! beside the same image started with bollard calls.
@@ -49,6 +51,7 @@ mod containers;
 mod databases;
 mod events;
 mod killed;
+mod mariadb_templates;
 mod raw;
 mod serve;
 mod suite;
@@ -135,6 +138,7 @@ async fn main() -> dockhand::Result<()> {
     templates::handout(&bench).await?;
     suite::suite_nextest(&bench);
     databases::mariadb_isolation(&bench).await?;
+    mariadb_templates::handout(&bench).await?;
     cleanup::watcher_first_start(&bench);
     cleanup::churn(&bench).await?;
     killed::kill_cleanup(&bench).await;

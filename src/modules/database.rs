@@ -2,7 +2,22 @@
 
 use super::service::ExecOnDrop;
 use crate::container::Container;
+use crate::error::Error;
 use crate::exec::Exec;
+
+/// A database server's refusal or failure as the crate's error.
+#[cfg_attr(not(any(feature = "postgres", feature = "mariadb")), allow(dead_code))]
+pub(super) fn db_error(
+    operation: &'static str,
+    resource: impl Into<String>,
+    message: impl std::fmt::Display,
+) -> Error {
+    Error::Database {
+        operation,
+        resource: resource.into(),
+        message: message.to_string(),
+    }
+}
 
 /// A database created for one test on a shared server; dropped (in the
 /// background) with the guard.

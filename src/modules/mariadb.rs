@@ -43,6 +43,7 @@ pub struct MariaDb {
     init: Vec<(String, String)>,
     ephemeral: bool,
     startup_timeout: Duration,
+    pool_size: usize,
 }
 
 impl Default for MariaDb {
@@ -56,6 +57,7 @@ impl Default for MariaDb {
             init: Vec::new(),
             ephemeral: true,
             startup_timeout: Duration::from_secs(90),
+            pool_size: 4,
         }
     }
 }
@@ -151,6 +153,28 @@ impl MariaDb {
     pub fn startup_timeout(mut self, limit: Duration) -> Self {
         self.startup_timeout = limit;
         self
+    }
+
+    /// How many migrated clones the server keeps ready for
+    /// `migrated_database` (feature `mariadb`); 4 by default, 0 to clone on
+    /// each call.
+    ///
+    /// ```
+    /// let db = dockhand::modules::MariaDb::new().pool_size(8);
+    /// ```
+    pub fn pool_size(mut self, ready: usize) -> Self {
+        self.pool_size = ready;
+        self
+    }
+
+    #[cfg_attr(not(feature = "mariadb"), allow(dead_code))]
+    pub(super) fn ready_pool_size(&self) -> usize {
+        self.pool_size
+    }
+
+    #[cfg_attr(not(feature = "mariadb"), allow(dead_code))]
+    pub(super) fn root_login(&self) -> &str {
+        &self.root_password
     }
 
     /// The container builder this module would start, to add anything else
@@ -287,7 +311,7 @@ impl Running<MariaDb> {
         self.url_for("root", &self.settings().root_password, &self.settings().database)
     }
 
-    fn url_for(&self, user: &str, password: &str, database: &str) -> String {
+    pub(super) fn url_for(&self, user: &str, password: &str, database: &str) -> String {
         service_url(
             "mysql",
             Some(user),

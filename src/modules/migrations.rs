@@ -11,12 +11,21 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 /// The function form: gets a client connected to the database being migrated.
-type MigrateFn =
+#[cfg(feature = "postgres")]
+pub(crate) type MigrateFn =
     Arc<dyn Fn(&tokio_postgres::Client) -> BoxFuture<'_, std::result::Result<(), String>> + Send + Sync>;
 
-/// A schema to build a template database from, once per server and content.
+/// MariaDB's function form: gets a connection to the database being migrated.
+#[cfg(feature = "mariadb")]
+pub(crate) type MariaDbMigrateFn =
+    Arc<dyn Fn(&mut mysql_async::Conn) -> BoxFuture<'_, std::result::Result<(), String>> + Send + Sync>;
+
+/// A schema to build a template database from, once per server and content:
+/// for PostgreSQL (feature `postgres`) and MariaDB (feature `mariadb`) alike,
+/// but for the function forms, which get each server's own client.
 ///
 /// ```
+/// # #[cfg(feature = "postgres")] {
 /// use dockhand::modules::Migrations;
 /// let from_files = Migrations::dir("migrations");
 /// let inline = Migrations::sql(["CREATE TABLE t (id int)", "INSERT INTO t VALUES (1)"]);
@@ -25,6 +34,7 @@ type MigrateFn =
 ///         client.batch_execute("CREATE TABLE t (id int)").await.map_err(|e| e.to_string())
 ///     })
 /// });
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct Migrations {
@@ -35,7 +45,16 @@ pub struct Migrations {
 enum Source {
     Dir(PathBuf),
     Sql(Vec<String>),
-    Function { version: String, run: MigrateFn },
+    #[cfg(feature = "postgres")]
+    Function {
+        version: String,
+        run: MigrateFn,
+    },
+    #[cfg(feature = "mariadb")]
+    MariaDbFunction {
+        version: String,
+        run: MariaDbMigrateFn,
+    },
 }
 
 impl std::fmt::Debug for Migrations {
@@ -43,7 +62,12 @@ impl std::fmt::Debug for Migrations {
         match &self.source {
             Source::Dir(dir) => write!(f, "Migrations::dir({})", dir.display()),
             Source::Sql(list) => write!(f, "Migrations::sql({} statements)", list.len()),
+            #[cfg(feature = "postgres")]
             Source::Function { version, .. } => write!(f, "Migrations::function({version:?})"),
+            #[cfg(feature = "mariadb")]
+            Source::MariaDbFunction { version, .. } => {
+                write!(f, "Migrations::mariadb_function({version:?})")
+            }
         }
     }
 }
@@ -83,15 +107,16 @@ impl Migrations {
         }
     }
 
-    /// An async function that migrates through the client it is given. Code
-    /// cannot be hashed: `version` names what it does, and a new version builds
-    /// a new template.
+    /// An async function that migrates a PostgreSQL template through the
+    /// client it is given. Code cannot be hashed: `version` names what it does,
+    /// and a new version builds a new template.
     ///
     /// ```
     /// let m = dockhand::modules::Migrations::function("v2", |client| {
     ///     Box::pin(async move { client.batch_execute("CREATE TABLE t (id int)").await.map_err(|e| e.to_string()) })
     /// });
     /// ```
+    #[cfg(feature = "postgres")]
     pub fn function<F>(version: impl Into<String>, run: F) -> Self
     where
         F: Fn(&tokio_postgres::Client) -> BoxFuture<'_, std::result::Result<(), String>>
@@ -101,6 +126,32 @@ impl Migrations {
     {
         Migrations {
             source: Source::Function {
+                version: version.into(),
+                run: Arc::new(run),
+            },
+        }
+    }
+
+    /// An async function that migrates a MariaDB template through the
+    /// connection it is given (mysql_async's); `version` names what it does,
+    /// as for [`function`](Self::function)'s PostgreSQL form.
+    ///
+    /// ```
+    /// use mysql_async::prelude::Queryable;
+    /// let m = dockhand::modules::Migrations::mariadb_function("v2", |conn| {
+    ///     Box::pin(async move { conn.query_drop("CREATE TABLE t (id int)").await.map_err(|e| e.to_string()) })
+    /// });
+    /// ```
+    #[cfg(feature = "mariadb")]
+    pub fn mariadb_function<F>(version: impl Into<String>, run: F) -> Self
+    where
+        F: Fn(&mut mysql_async::Conn) -> BoxFuture<'_, std::result::Result<(), String>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        Migrations {
+            source: Source::MariaDbFunction {
                 version: version.into(),
                 run: Arc::new(run),
             },
@@ -119,11 +170,12 @@ impl Migrations {
                     sql: sql.clone(),
                 })
                 .collect()),
-            Source::Function { .. } => Ok(Vec::new()),
+            _ => Ok(Vec::new()),
         }
     }
 
-    /// The function form's version and code, if that is the form.
+    /// The PostgreSQL function form's version and code, if that is the form.
+    #[cfg(feature = "postgres")]
     pub(crate) fn function_form(&self) -> Option<(&str, &MigrateFn)> {
         match &self.source {
             Source::Function { version, run } => Some((version, run)),
@@ -131,12 +183,54 @@ impl Migrations {
         }
     }
 
+    /// The MariaDB function form's version and code, if that is the form.
+    #[cfg(feature = "mariadb")]
+    pub(crate) fn mariadb_function_form(&self) -> Option<(&str, &MariaDbMigrateFn)> {
+        match &self.source {
+            Source::MariaDbFunction { version, run } => Some((version, run)),
+            _ => None,
+        }
+    }
+
+    /// The other server's function form, which `server` cannot run: a typed
+    /// error naming the form to use, rather than a template built without it.
+    pub(crate) fn refuse_foreign_function(&self, server: &str, kind: &str) -> Result<()> {
+        let (version, form, wanted) = match &self.source {
+            #[cfg(feature = "postgres")]
+            Source::Function { version, .. } if kind != "postgres" => (
+                version,
+                "Migrations::function (a PostgreSQL client)",
+                "Migrations::mariadb_function",
+            ),
+            #[cfg(feature = "mariadb")]
+            Source::MariaDbFunction { version, .. } if kind != "mariadb" => (
+                version,
+                "Migrations::mariadb_function (a MariaDB connection)",
+                "Migrations::function",
+            ),
+            _ => return Ok(()),
+        };
+        Err(Error::invalid(
+            format!("migrations {version:?} for {server}"),
+            format!("{form} cannot migrate a {kind} server; give it {wanted}"),
+        ))
+    }
+
     /// Sixteen hex digits naming this content: the template's key.
     pub(crate) fn key(&self, steps: &[Step]) -> String {
         let mut hasher = Sha256::new();
-        if let Source::Function { version, .. } = &self.source {
-            hasher.update(b"function\0");
-            hasher.update(version.as_bytes());
+        match &self.source {
+            #[cfg(feature = "postgres")]
+            Source::Function { version, .. } => {
+                hasher.update(b"function\0");
+                hasher.update(version.as_bytes());
+            }
+            #[cfg(feature = "mariadb")]
+            Source::MariaDbFunction { version, .. } => {
+                hasher.update(b"mariadb function\0");
+                hasher.update(version.as_bytes());
+            }
+            _ => {}
         }
         for step in steps {
             hasher.update(step.name.as_bytes());
@@ -186,6 +280,7 @@ fn read_dir(dir: &std::path::Path) -> Result<Vec<Step>> {
 
 /// The statement of `sql` around a 1-based character position the server
 /// reported, trimmed: what a migration error names.
+#[cfg(feature = "postgres")]
 pub(crate) fn statement_at(sql: &str, position: Option<usize>) -> String {
     let Some(position) = position else {
         return sql.trim().chars().take(200).collect();
@@ -198,6 +293,77 @@ pub(crate) fn statement_at(sql: &str, position: Option<usize>) -> String {
         .position(|c| *c == ';')
         .map_or(chars.len(), |i| at + i);
     chars[start..end].iter().collect::<String>().trim().to_string()
+}
+
+/// A script's statements, split at the semicolons outside quotes and comments
+/// and trimmed, so that a MariaDB migration runs them one at a time and an
+/// error names the one refused. `None` for a script with a compound statement
+/// (a `BEGIN … END` body holds semicolons of its own): it runs whole.
+#[cfg(feature = "mariadb")]
+pub(crate) fn split_statements(sql: &str) -> Option<Vec<String>> {
+    let bytes = sql.as_bytes();
+    let (mut statements, mut start, mut i) = (Vec::new(), 0, 0);
+    let word_at = |i: usize, word: &str| {
+        bytes.len() >= i + word.len()
+            && bytes[i..i + word.len()].eq_ignore_ascii_case(word.as_bytes())
+            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'_')
+            && bytes
+                .get(i + word.len())
+                .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+    };
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += if bytes[i] == b'\\' && quote != b'`' { 2 } else { 1 };
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b';' => {
+                statements.push(&sql[start..i]);
+                start = i + 1;
+            }
+            b'b' | b'B' if word_at(i, "begin") => {
+                // `BEGIN;` and `BEGIN WORK` start a transaction; any other
+                // BEGIN opens a compound statement.
+                let rest = sql[i + 5..].trim_start();
+                let transaction = rest.is_empty()
+                    || rest.starts_with(';')
+                    || rest.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("work"));
+                if !transaction {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    statements.push(&sql[start.min(sql.len())..]);
+    Some(
+        statements
+            .into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -227,6 +393,7 @@ mod tests {
         assert!(empty.steps().is_err());
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn function_versions_name_their_template() {
         let f = |v: &str| Migrations::function(v, |_c| Box::pin(async { Ok(()) })).key(&[]);
@@ -238,6 +405,31 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "mariadb")]
+    #[test]
+    fn statements_split_outside_quotes_and_comments() {
+        let sql = "CREATE TABLE a (s text DEFAULT ';');\n-- a; comment\nINSERT INTO a VALUES ('x\\';y');\n/* ; */ SELECT `;`;\n";
+        let split = split_statements(sql).unwrap();
+        assert_eq!(
+            split,
+            [
+                "CREATE TABLE a (s text DEFAULT ';')",
+                "-- a; comment\nINSERT INTO a VALUES ('x\\';y')",
+                "/* ; */ SELECT `;`"
+            ]
+        );
+        assert_eq!(split_statements("SELECT 1").unwrap(), ["SELECT 1"]);
+        let transaction = "BEGIN; INSERT INTO a VALUES (1); COMMIT; begin work; COMMIT";
+        assert_eq!(split_statements(transaction).unwrap().len(), 5);
+        let compound = "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END; SELECT 'begin x'";
+        assert_eq!(split_statements(compound), None);
+        assert_eq!(
+            split_statements("SELECT began, beginning FROM t").unwrap().len(),
+            1
+        );
+    }
+
+    #[cfg(feature = "postgres")]
     #[test]
     fn the_failing_statement_is_found_by_position() {
         let sql = "CREATE TABLE a (id int);\nINSERT INTO nope VALUES (1);\nSELECT 1;";

@@ -3,7 +3,13 @@
 
 mod database;
 mod mariadb;
-#[cfg(feature = "postgres")]
+#[cfg(feature = "mariadb")]
+mod mariadb_admin;
+#[cfg(feature = "mariadb")]
+mod mariadb_clone;
+#[cfg(feature = "mariadb")]
+mod mariadb_template;
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
 mod migrations;
 mod nats;
 #[cfg(feature = "postgres")]
@@ -19,7 +25,9 @@ mod warm;
 
 pub use database::TestDatabase;
 pub use mariadb::{MariaDb, MariaDbContainer, SharedMariaDb, DEFAULT_IMAGE as MARIADB_IMAGE};
-#[cfg(feature = "postgres")]
+#[cfg(feature = "mariadb")]
+pub use mariadb_template::MigratedMariaDb;
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
 pub use migrations::Migrations;
 pub use nats::{Nats, NatsContainer, SharedNats, DEFAULT_IMAGE as NATS_IMAGE};
 pub use postgres::{Postgres, PostgresContainer, SharedPostgres, DEFAULT_IMAGE as POSTGRES_IMAGE};

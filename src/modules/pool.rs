@@ -11,7 +11,8 @@ use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use crate::error::{Error, Result};
+pub(super) use super::database::db_error;
+use crate::error::Result;
 use crate::labels::random_hex;
 
 /// One server's pool of one template, as this process uses it.
@@ -27,18 +28,6 @@ pub(super) struct Pool {
     /// Hand-outs in this process so far: claiming ahead starts at the second.
     pub(super) handed: AtomicUsize,
     pub(super) filling_local: AtomicBool,
-}
-
-pub(super) fn db_error(
-    operation: &'static str,
-    resource: impl Into<String>,
-    message: impl std::fmt::Display,
-) -> Error {
-    Error::Database {
-        operation,
-        resource: resource.into(),
-        message: message.to_string(),
-    }
 }
 
 /// The server's own words for an error, when it sent any.

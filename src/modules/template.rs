@@ -49,6 +49,7 @@ impl Running<Postgres> {
     /// # Ok(()) }
     /// ```
     pub async fn migrated_database(&self, migrations: &Migrations) -> Result<MigratedDatabase> {
+        migrations.refuse_foreign_function(&self.container().describe(), "postgres")?;
         let steps = migrations.steps()?;
         let key = migrations.key(&steps);
         let pool = self.pool(migrations, &steps, &key).await?;
