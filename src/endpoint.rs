@@ -14,10 +14,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// Per-request timeout of the engine client: how long the engine may take to
-/// send response headers (a streaming body may run longer).
-const REQUEST_TIMEOUT_SECS: u64 = 120;
-
 /// How to reach one engine: its endpoint, the TLS material it wants, and the
 /// host tests reach its published ports on.
 ///
@@ -353,12 +349,14 @@ pub(crate) fn client(
     tls: Option<&TlsFiles>,
     version: &ClientVersion,
 ) -> std::result::Result<Docker, String> {
+    // How long the engine may take to begin a reply (a stream's body may run
+    // longer): a hung engine is a timeout naming the call, never a hang.
+    let timeout = crate::config::engine_timeout_secs()?;
     if let Some(path) = endpoint.strip_prefix("unix://") {
         if !Path::new(path).exists() {
             return Err("no such socket".into());
         }
-        return Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
-            .map_err(|e| e.to_string());
+        return Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION).map_err(|e| e.to_string());
     }
     if !(endpoint.starts_with("tcp://")
         || endpoint.starts_with("http://")
@@ -367,12 +365,11 @@ pub(crate) fn client(
         return Err("unsupported scheme: use unix://, tcp:// or https://".into());
     }
     match tls {
-        Some(tls) => tls_client(endpoint, tls, version),
+        Some(tls) => tls_client(endpoint, tls, version, timeout),
         None if endpoint.starts_with("https://") => {
             Err("https:// needs TLS material: set DOCKER_TLS_VERIFY and DOCKER_CERT_PATH".into())
         }
-        None => Docker::connect_with_http(endpoint, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
-            .map_err(|e| e.to_string()),
+        None => Docker::connect_with_http(endpoint, timeout, API_DEFAULT_VERSION).map_err(|e| e.to_string()),
     }
 }
 
@@ -381,16 +378,10 @@ fn tls_client(
     endpoint: &str,
     tls: &TlsFiles,
     version: &ClientVersion,
+    timeout: u64,
 ) -> std::result::Result<Docker, String> {
-    Docker::connect_with_ssl(
-        endpoint,
-        &tls.key,
-        &tls.cert,
-        &tls.ca,
-        REQUEST_TIMEOUT_SECS,
-        version,
-    )
-    .map_err(|e| format!("TLS with {}: {e}", tls.describe()))
+    Docker::connect_with_ssl(endpoint, &tls.key, &tls.cert, &tls.ca, timeout, version)
+        .map_err(|e| format!("TLS with {}: {e}", tls.describe()))
 }
 
 #[cfg(not(feature = "tls"))]
@@ -398,6 +389,7 @@ fn tls_client(
     _endpoint: &str,
     _tls: &TlsFiles,
     _version: &ClientVersion,
+    _timeout: u64,
 ) -> std::result::Result<Docker, String> {
     Err("this engine wants TLS, and dockhand was built without its `tls` feature: add features = [\"tls\"] to the dockhand dependency".into())
 }

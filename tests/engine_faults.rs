@@ -2,7 +2,10 @@
 //! in front of the machine's engine is cut for a few seconds, then brought
 //! back. Calls made meanwhile fail with a typed error naming what they did;
 //! removals handed to the cleanup worker and a watcher whose process was
-//! killed meanwhile wait for the engine and finish once it is back.
+//! killed meanwhile wait for the engine and finish once it is back. And an
+//! engine that hangs (the proxy stopped with SIGSTOP: connections are taken
+//! and never answered): each call is a typed timeout naming it, and the
+//! process still exits in bounded time.
 
 mod common;
 
@@ -38,6 +41,15 @@ impl Proxy {
             path: path.to_path_buf(),
             child,
         }
+    }
+
+    /// Sends `signal` (STOP, CONT) to the proxy's listening process.
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal}");
     }
 
     /// Cuts the engine off: no process listens, no socket file is left.
@@ -187,5 +199,117 @@ fn a_watcher_waits_for_a_cut_engine_and_then_cleans_up() {
     assert!(
         until_none_labelled(&tag, Duration::from_secs(5)),
         "the watcher finished and left the container"
+    );
+}
+
+/// Child: a container through the proxy named by DOCKER_HOST; once told on
+/// stdin that the engine hangs, one call, whose outcome it prints; then it
+/// ends, its container's removal still pending.
+#[tokio::test]
+#[ignore = "child process of the engine-fault tests"]
+async fn child_facing_a_hung_engine() -> dockhand::Result<()> {
+    let tag =
+        std::env::var("DOCKHAND_TEST_TAG").expect("started by its parent test, which sets DOCKHAND_TEST_TAG");
+    let c = Container::builder(busybox().await?)
+        .cmd(["sleep", "600"])
+        .label("dockhand-test", &tag)
+        .start()
+        .await?;
+    println!("READY {}", c.name());
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    let begun = Instant::now();
+    let outcome = c.exec(["true"]).await;
+    let took = begun.elapsed().as_secs_f64();
+    match outcome {
+        Err(err) => println!("FAILED {took:.1} {} {err}", err.is_timeout()),
+        Ok(_) => println!("ANSWERED {took:.1}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn a_hung_engine_is_a_timeout_naming_the_call_and_the_process_still_exits() {
+    let tag = unique("hung");
+    let proxy = Proxy::start(&socket_path("hung"));
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_facing_a_hung_engine",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DOCKHAND_TEST_TAG", &tag)
+        .env("DOCKER_HOST", format!("unix://{}", proxy.path.display()))
+        .env("DOCKHAND_ENGINE_TIMEOUT", "2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read on a thread of its own, so that an engine call that hangs fails the
+    // test in seconds rather than hanging it.
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next_with = |marker: &str, limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                // libtest prints the test's name on the same line, before.
+                Ok(line) => match line.find(marker) {
+                    Some(at) => return Some(line[at..].to_string()),
+                    None => continue,
+                },
+                Err(_) => return None,
+            }
+        }
+    };
+    let name = next_with("READY ", Duration::from_secs(60)).expect("the child was not ready within 60 s");
+    let name = name.trim_start_matches("READY ").trim().to_string();
+    proxy.signal("STOP");
+    let told = Instant::now();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    let Some(outcome) = next_with("FAILED ", Duration::from_secs(15)) else {
+        let _ = child.kill();
+        proxy.signal("CONT");
+        panic!("an engine call that cannot be answered did not fail within 15 s");
+    };
+    // Its guard's removal cannot reach the engine: the exit waits for it, bounded.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if told.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            proxy.signal("CONT");
+            panic!("the child did not exit with the engine hung ({outcome})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    proxy.signal("CONT");
+    assert!(status.success(), "{outcome}");
+    let words: Vec<&str> = outcome.splitn(4, ' ').collect();
+    assert_eq!(words[0], "FAILED", "a hung engine answered: {outcome}");
+    let took: f64 = words[1].parse().unwrap();
+    assert!(
+        (1.5..10.0).contains(&took),
+        "the call failed after {took} s, its bound 2 s: {outcome}"
+    );
+    assert_eq!(words[2], "true", "not a timeout: {outcome}");
+    assert!(
+        words[3].contains(&name),
+        "the error does not name the container: {outcome}"
+    );
+    // The engine back, the child's watcher removes what its exit could not.
+    assert!(
+        until_none_labelled(&tag, Duration::from_secs(30)),
+        "left after the engine came back"
     );
 }

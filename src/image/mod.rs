@@ -316,6 +316,10 @@ impl BuildContext {
         while let Some(event) = output.next().await {
             let event = match event {
                 Ok(event) => event,
+                // The engine's own words, without bollard's wrapper.
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(fail(error, step, &last_lines))
+                }
                 Err(err) => return Err(fail(err.to_string(), step, &last_lines)),
             };
             if let Some(text) = event.stream.as_deref() {
@@ -350,11 +354,16 @@ impl BuildContext {
 /// The exit code in a failed build step's message: Docker's "returned a
 /// non-zero code: 3", Podman's "exit status 3".
 fn step_exit_code(message: &str) -> Option<i64> {
-    ["non-zero code: ", "exit status "].iter().find_map(|marker| {
-        let (_, rest) = message.rsplit_once(marker)?;
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    })
+    // Podman's own helpers end their failures with "exit status N" too (a
+    // layer that did not fit on its disk: "ApplyLayer ... exit status 1"):
+    // only its runtime's words name the step's command.
+    ["non-zero code: ", "while running runtime: exit status "]
+        .iter()
+        .find_map(|marker| {
+            let (_, rest) = message.rsplit_once(marker)?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
 }
 
 /// The image a cached build made before, tagged as `tag` (tagged again if the
@@ -410,5 +419,11 @@ mod tests {
         assert_eq!(step_exit_code(docker), Some(3));
         assert_eq!(step_exit_code(podman), Some(3));
         assert_eq!(step_exit_code("no such file"), None);
+        let store = "adding layer with blob \"sha256:1c\": ApplyLayer stdout:  stderr: write /fill: no space left on device exit status 1";
+        assert_eq!(
+            step_exit_code(store),
+            None,
+            "the engine's store failed, not the step"
+        );
     }
 }
