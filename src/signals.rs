@@ -13,8 +13,11 @@ use crate::inventory::{self, Scope};
 use crate::remove::ObjectKind;
 use crate::{labels, session, worker};
 
-/// How long the cleanup after a signal may take before the signal goes through.
-const SIGNAL_CLEANUP_LIMIT: Duration = Duration::from_secs(10);
+/// How long the cleanup after a signal may take before the signal goes
+/// through: as long as an exit waits for its removals. About a second on a
+/// quiet machine for ten containers; a loaded one (CI's, with CPU burners
+/// beside a parallel suite) took more than ten.
+const SIGNAL_CLEANUP_LIMIT: Duration = Duration::from_secs(30);
 
 /// Installs SIGINT and SIGTERM handlers that remove every container, network,
 /// volume and image this process created, then let the signal end the process.
@@ -43,7 +46,11 @@ pub fn cleanup_on_signals() -> Result<()> {
                     _ = interrupt.recv() => libc::SIGINT,
                     _ = terminate.recv() => libc::SIGTERM,
                 };
-                let _ = tokio::time::timeout(SIGNAL_CLEANUP_LIMIT, remove_session()).await;
+                if tokio::time::timeout(SIGNAL_CLEANUP_LIMIT, remove_session()).await.is_err() {
+                    eprintln!(
+                        "dockhand: removals still running {SIGNAL_CLEANUP_LIMIT:?} after the signal; the watcher or the sweeper will finish them"
+                    );
+                }
                 crate::hooks::reraise(caught);
             }));
             let failed = |why: String| Error::invalid("signal handlers", why);

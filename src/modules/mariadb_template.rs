@@ -47,7 +47,10 @@ struct Pool {
     /// The application user the copies are granted to (none for root).
     grantee: Option<String>,
     key: String,
-    plan: Plan,
+    /// What a copy of the template is made of: read on the first copy this
+    /// process makes, so that a process whose one test claims a ready copy
+    /// (each test under nextest) never reads it.
+    plan: tokio::sync::OnceCell<Plan>,
     refill: Notify,
 }
 
@@ -99,7 +102,6 @@ impl Running<MariaDb> {
             key,
         )
         .await?;
-        let plan = Plan::of(&admin, &template, true).await?;
         let (user, password) = (self.user().to_string(), self.password().to_string());
         let (host, port) = (self.host().to_string(), self.port());
         let pool = Arc::new(Pool {
@@ -110,7 +112,7 @@ impl Running<MariaDb> {
                 super::url::service_url("mysql", Some(&user), Some(&password), &host, port, db)
             }),
             key: key.to_string(),
-            plan,
+            plan: tokio::sync::OnceCell::new(),
             refill: Notify::new(),
         });
         let size = self.settings().ready_pool_size();
@@ -266,12 +268,16 @@ impl Pool {
     /// Records `name` as this process's, in `state`, then makes it a copy of
     /// the template; a failed copy is dropped with its record.
     async fn copy_template(&self, name: &str, state: &str) -> Result<()> {
-        self.record(name, state).await?;
         let template = format!("tpl_{}", self.key);
+        let plan = self
+            .plan
+            .get_or_try_init(|| Plan::of(&self.admin, &template, true))
+            .await?;
+        self.record(name, state).await?;
         let script = format!(
             "CREATE DATABASE {};\n{}",
             ident(name),
-            self.plan.script(&template, name, self.grantee.as_deref())
+            plan.script(&template, name, self.grantee.as_deref())
         );
         if let Err(err) = self.admin.run("copy the template on", script).await {
             self.forget(name).await;

@@ -111,7 +111,9 @@ impl Pool {
     /// the pool.
     async fn add_warm_clone(&self) -> Result<()> {
         let suffix = random_hex(12);
-        let staging = format!("warming_{}_{suffix}", self.key);
+        // Named for its maker, so that a filler killed mid-copy leaves nothing
+        // the others cannot tell is dead.
+        let staging = format!("warming_{}_{}_{}", self.key, owner_tag(), random_hex(8));
         self.clone_template(&staging).await?;
         match tokio_postgres::connect(&(self.url)(&staging), NoTls).await {
             Ok((client, connection)) => {
@@ -227,14 +229,30 @@ const LOCAL: usize = 2;
 /// (the process's start time tells a reused pid apart), so any process can
 /// drop what a killed one held.
 fn own_name() -> String {
+    format!("test_{}_{}", owner_tag(), random_hex(8))
+}
+
+/// `<pid>_<start>`: this process, told apart from a later one with its pid.
+fn owner_tag() -> String {
     let pid = std::process::id();
     let start = crate::labels::process_start_time(pid).unwrap_or_else(|| "0".into());
-    format!("test_{pid}_{start}_{}", random_hex(8))
+    format!("{pid}_{start}")
+}
+
+/// The maker of a clone being warmed, `warming_<key>_<pid>_<start>_<random>`.
+fn staging_owner(name: &str) -> Option<(u32, &str)> {
+    let (_key, rest) = name.strip_prefix("warming_")?.split_once('_')?;
+    owner_of_tagged(rest)
 }
 
 /// The owner of a database named by [`own_name`] (or a checkpoint of one).
 fn owner_of(name: &str) -> Option<(u32, &str)> {
-    let mut parts = name.strip_prefix("test_")?.split('_');
+    owner_of_tagged(name.strip_prefix("test_")?)
+}
+
+/// The owner of `<pid>_<start>_<random>[_…]`.
+fn owner_of_tagged(tagged: &str) -> Option<(u32, &str)> {
+    let mut parts = tagged.split('_');
     let pid = parts.next()?.parse().ok()?;
     let start = parts
         .next()
@@ -243,14 +261,15 @@ fn owner_of(name: &str) -> Option<(u32, &str)> {
     Some((pid, start))
 }
 
-/// Drops the databases (and checkpoints) of test processes on this machine
+/// Drops the databases (and checkpoints, and clones a killed filler was
+/// warming) of processes on this machine
 /// that are gone: a SIGKILLed test never drops its own, and a server kept
 /// across runs would collect them.
 async fn reap_dead_owners(pool: &Pool) {
     let Ok(rows) = pool
         .admin
         .query(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, 'test_')",
+            "SELECT datname FROM pg_database WHERE starts_with(datname, 'test_') OR starts_with(datname, 'warming_')",
             &[],
         )
         .await
@@ -259,7 +278,8 @@ async fn reap_dead_owners(pool: &Pool) {
     };
     for row in rows {
         let name: String = row.get(0);
-        let dead = owner_of(&name).is_some_and(|(pid, start)| !crate::labels::process_alive(pid, start));
+        let owner = owner_of(&name).or_else(|| staging_owner(&name));
+        let dead = owner.is_some_and(|(pid, start)| !crate::labels::process_alive(pid, start));
         if dead {
             tracing::debug!(database = %name, "dropping a dead test process's database");
             drop_quietly(&pool.admin, &name).await;
@@ -323,5 +343,9 @@ mod tests {
         assert_eq!(owner_of("test_0123456789abcdef"), None);
         assert_eq!(owner_of("pool_abc_def"), None);
         assert_eq!(owner_of("test_12_x_y"), None);
+        let staging = format!("warming_0123456789abcdef_{}_{}", owner_tag(), random_hex(8));
+        assert!(staging.len() <= 63, "{staging}");
+        assert_eq!(staging_owner(&staging), Some((pid, start)));
+        assert_eq!(staging_owner("warming_0123456789abcdef_a1b2c3d4e5f6"), None);
     }
 }
