@@ -14,17 +14,22 @@ const MIB: u64 = 1 << 20;
 #[tokio::test]
 async fn a_busy_container_shows_its_cpu() -> dockhand::Result<()> {
     let image = busybox().await?;
-    // Four burners ask for four CPUs: even on a loaded 2-core machine (CI
-    // runs this beside two CPU burners of its own) they get well over half
-    // of one.
+    // Four burners ask for four CPUs. On a loaded 2-core machine (CI runs
+    // the parallel suite beside two CPU burners of its own) the container's
+    // cgroup competes with every other runnable task and got 40% of a CPU
+    // once: the figure must be well above nothing and far above the idle one.
     let busy = Container::builder(image)
         .cmd(["sh", "-c", "for i in 1 2 3 4; do yes > /dev/null & done; wait"])
         .start()
         .await?;
     let idle = Container::builder(image).cmd(["sleep", "60"]).start().await?;
     let (busy_stats, idle_stats) = tokio::try_join!(busy.stats(), idle.stats())?;
-    assert!(busy_stats.cpu_percent > 50.0, "{busy_stats:?}");
+    assert!(busy_stats.cpu_percent > 20.0, "{busy_stats:?}");
     assert!(idle_stats.cpu_percent < 10.0, "{idle_stats:?}");
+    assert!(
+        busy_stats.cpu_percent > 5.0 * idle_stats.cpu_percent.max(1.0),
+        "busy {busy_stats:?}, idle {idle_stats:?}"
+    );
     assert!(busy_stats.online_cpus >= 1);
     assert!(busy_stats.pids >= 5, "sh and four yes: {busy_stats:?}");
     Ok(())
