@@ -123,6 +123,35 @@ async fn a_process_in_the_container_answers_over_its_channel() -> dockhand::Resu
 }
 
 #[tokio::test]
+async fn a_container_started_again_listens_on_its_channel_where_the_stopped_one_did() -> dockhand::Result<()>
+{
+    let image = base_image().await?;
+    // The listener binds without unlinking first, as most do: the stopped
+    // process's socket file must be gone before the next one binds.
+    let c = listening(Container::builder(image).channel().init()).await?;
+    let first: Value = c.request(&json!("one"), Duration::from_secs(5)).await?;
+    c.stop().await?;
+    c.start().await?;
+    c.wait_until(WaitFor::log("listening on"), Duration::from_secs(30))
+        .await?;
+    let second: Value = c.request(&json!("two"), Duration::from_secs(5)).await?;
+    c.restart().await?;
+    c.wait_until(WaitFor::log("listening on"), Duration::from_secs(30))
+        .await?;
+    let third: Value = c.request(&json!("three"), Duration::from_secs(5)).await?;
+    assert_eq!(
+        (&first["echo"], &second["echo"], &third["echo"]),
+        (&json!("one"), &json!("two"), &json!("three"))
+    );
+    assert_eq!(inspect(c.id(), "{{.State.Running}}"), "true");
+    // Starting a running container keeps its live socket.
+    c.start().await?;
+    let fourth: Value = c.request(&json!("four"), Duration::from_secs(5)).await?;
+    assert_eq!(fourth["echo"], json!("four"));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_dropped_container_takes_its_channel_directory_and_a_socket_path_is_configurable(
 ) -> dockhand::Result<()> {
     let image = base_image().await?;

@@ -15,6 +15,8 @@ pub struct Entry {
     pub ports: Vec<Port>,
     pub created: SystemTime,
     pub channel: bool,
+    /// The log line that says it is ready again after each start.
+    pub wait_log: Option<String>,
     /// The last stats reading, kept by its sampler (`push::sample`).
     pub latest: Mutex<Option<Value>>,
     /// Whether a sampler reads its stats now.

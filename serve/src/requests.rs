@@ -40,7 +40,8 @@ pub struct Create {
     /// Seconds a stop waits before it kills (the engine's default: 10).
     #[serde(default)]
     pub stop_timeout_s: Option<u64>,
-    /// Wait for this log line before replying.
+    /// Wait for this log line before replying, to this and to every later
+    /// `start`, `restart` and `update`.
     #[serde(default)]
     pub wait_log: Option<String>,
     /// Start it (default) or only create it.

@@ -90,6 +90,7 @@ impl Service {
                 .channel
                 .as_ref()
                 .is_some_and(|c| !matches!(c, ChannelSpec::On(false))),
+            wait_log: request.wait_log.clone(),
             latest: Mutex::new(None),
             sampling: Default::default(),
         });
@@ -148,7 +149,7 @@ impl Service {
 
     pub async fn start(&self, data: Value) -> Reply {
         let entry = self.target("start", data)?;
-        let result = entry.container.start().await;
+        let result = ready(&entry, entry.container.start().await).await;
         self.answer("start", &entry, result).await
     }
 
@@ -160,7 +161,7 @@ impl Service {
 
     pub async fn restart(&self, data: Value) -> Reply {
         let entry = self.target("restart", data)?;
-        let result = entry.container.restart().await;
+        let result = ready(&entry, entry.container.restart().await).await;
         self.answer("restart", &entry, result).await
     }
 
@@ -205,7 +206,7 @@ impl Service {
                 .map_err(|e| Failure::from_error("update", Some(&id), &e))?;
         }
         let result = match request.restart {
-            true => entry.container.restart().await,
+            true => ready(&entry, entry.container.restart().await).await,
             false => Ok(()),
         };
         self.answer("update", &entry, result).await
@@ -303,6 +304,20 @@ impl Service {
         }
         let inspect = entry.container.inspect().await.ok();
         Ok(summary(entry, inspect).await)
+    }
+}
+
+/// A start replies once the service is ready again, as the create did.
+async fn ready(entry: &Entry, started: dockhand::Result<()>) -> dockhand::Result<()> {
+    match (started, &entry.wait_log) {
+        (Ok(()), Some(line)) => {
+            let limit = Duration::from_secs(60);
+            entry
+                .container
+                .wait_until(WaitFor::log(line.clone()), limit)
+                .await
+        }
+        (started, _) => started,
     }
 }
 

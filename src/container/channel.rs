@@ -113,4 +113,32 @@ impl Container {
     pub async fn channel_status(&self) -> Result<ChannelStatus> {
         Ok(channel::status(self.link()?).await)
     }
+
+    /// Removes the channel's socket file when nothing listens on it, so that
+    /// a process started again can bind its path: a stopped process leaves
+    /// its socket behind in the host directory, and a second `bind` of that
+    /// path fails with "address in use". A socket that accepts is live and
+    /// kept, which makes this safe on a container that is already running.
+    pub(crate) async fn clear_stale_channel(&self) {
+        let Some(link) = self.channel.get() else {
+            return;
+        };
+        let Some(dir) = link.socket.parent() else {
+            return;
+        };
+        let socket = match std::fs::read_link(&link.socket) {
+            Ok(target) => dir.join(target),
+            Err(_) => link.socket.clone(),
+        };
+        let refused = matches!(
+            UnixStream::connect(&socket).await,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        );
+        if !refused {
+            return;
+        }
+        if let Err(err) = std::fs::remove_file(&socket) {
+            tracing::debug!(socket = %socket.display(), %err, "could not remove a stale channel socket");
+        }
+    }
 }

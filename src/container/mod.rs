@@ -433,7 +433,9 @@ impl Container {
             .map_err(|e| Error::engine("stop", self.describe(), e))
     }
 
-    /// Starts a stopped container again and re-reads its host ports.
+    /// Starts a stopped container again and re-reads its host ports. A
+    /// channel's socket left by the stopped process is removed first, so the
+    /// new one can listen on the same path.
     ///
     /// ```no_run
     /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
@@ -442,6 +444,7 @@ impl Container {
     /// # Ok(()) }
     /// ```
     pub async fn start(&self) -> Result<()> {
+        self.clear_stale_channel().await;
         self.docker()
             .start_container(self.id(), None)
             .await
@@ -450,6 +453,8 @@ impl Container {
     }
 
     /// Restarts the container and re-reads its host ports, which may have changed.
+    /// With a channel it is a stop and a start, so the stopped process's socket
+    /// can be cleared in between.
     ///
     /// ```no_run
     /// # async fn demo(c: &dockhand::Container) -> dockhand::Result<()> {
@@ -458,6 +463,12 @@ impl Container {
     /// # Ok(()) }
     /// ```
     pub async fn restart(&self) -> Result<()> {
+        if self.channel.get().is_some() {
+            // The engine's restart gives no moment between the stop and the
+            // start to clear the stopped process's socket.
+            self.stop().await?;
+            return self.start().await;
+        }
         self.docker()
             .restart_container(self.id(), None::<RestartContainerOptions>)
             .await

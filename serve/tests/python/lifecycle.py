@@ -55,10 +55,17 @@ expect("stats", lambda d: d["id"] == cid, limit=30)
 
 assert ok(call("stop", {"id": cid}))["state"] == "exited"
 expect("container-event", lambda d: d["id"] == cid and d["verb"] == "die")
-assert ok(call("start", {"id": cid}))["state"] == "running"
+started = ok(call("start", {"id": cid}))
+assert started["state"] == "running", started
+# The start answers once the listener logged again: it answers at once.
+reply = ok(call("send-message", {"id": cid, "message": "after start"}))
+assert reply["reply"] == {"got": "after start"}, reply
 updated = ok(call("update", {"id": cid, "files": [{"path": "/etc/motd-from-python", "content": "v2\n"}]}))
 assert updated["state"] == "running", updated
-ok(call("restart", {"id": cid}))
+restarted = ok(call("restart", {"id": cid}))
+assert restarted["state"] == "running", restarted
+reply = ok(call("send-message", {"id": cid, "message": "after restart"}))
+assert reply["reply"] == {"got": "after restart"}, reply
 names = [c["id"] for c in ok(call("list"))["containers"]]
 assert cid in names, names
 
