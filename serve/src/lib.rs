@@ -273,9 +273,25 @@ fn on_connect(state: Arc<Serve>, socket: SocketRef, auth: Option<Value>) {
             move |socket: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
                 let state = state.clone();
                 async move {
+                    let begun = std::time::Instant::now();
+                    if log_operations() {
+                        eprintln!("dockhand-serve: {} asks {operation}", socket.id);
+                    }
                     let reply = dispatch(&state, &socket, operation, data.unwrap_or(Value::Null)).await;
                     report(&state, operation, &reply).await;
-                    let _ = ack.send(&reply::to_json(&reply));
+                    let sent = ack.send(&reply::to_json(&reply));
+                    if log_operations() {
+                        let ms = begun.elapsed().as_secs_f64() * 1000.0;
+                        let outcome = match (&reply, sent) {
+                            (_, Err(err)) => format!("its answer was not sent: {err}"),
+                            (Ok(_), Ok(())) => "answered".to_string(),
+                            (Err(f), Ok(())) => format!("answered {}", f.error_type),
+                        };
+                        eprintln!(
+                            "dockhand-serve: {} {operation}: {outcome} after {ms:.1} ms",
+                            socket.id
+                        );
+                    }
                 }
             },
         );
@@ -294,6 +310,13 @@ fn on_connect(state: Arc<Serve>, socket: SocketRef, auth: Option<Value>) {
             let _ = ack.send(&failure.to_json());
         },
     );
+}
+
+/// Whether each request and its answer are logged to stderr
+/// (`DOCKHAND_SERVE_LOG=operations`): what a client that saw no answer needs.
+fn log_operations() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("DOCKHAND_SERVE_LOG").is_ok_and(|v| v == "operations"))
 }
 
 async fn dispatch(state: &Serve, socket: &SocketRef, operation: &'static str, data: Value) -> Reply {

@@ -26,6 +26,8 @@ impl Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dockhand-serve"))
             .args(["--port", "0"])
             .args(args)
+            // Each request and answer on stderr, which the runner shows when a test fails.
+            .env("DOCKHAND_SERVE_LOG", "operations")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -95,16 +97,19 @@ pub struct Peer {
 /// Connects; a connect that rust_socketio itself fails ("EngineIO Error",
 /// seen now and then on a loaded machine, the service having refused
 /// nothing) is tried again, twice at most. A refusal by the service is kept.
+const NO_ANSWER: &str = "no answer to the namespace connect";
+
 pub async fn connect(url: &str, auth: Option<Value>) -> Peer {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let peer = connect_once(url, auth.clone()).await;
         match &peer.refused {
-            Some(why) if why.contains("EngineIO Error") && attempt < 3 => {
+            Some(why) if (why.contains("EngineIO Error") || why.starts_with(NO_ANSWER)) && attempt < 3 => {
                 eprintln!("rust_socketio failed its connect ({why}); connecting again");
                 let _ = peer.client.disconnect().await;
             }
+            Some(why) if why.starts_with(NO_ANSWER) => panic!("{why}, three times"),
             _ => return peer,
         }
     }
@@ -153,7 +158,7 @@ async fn connect_once(url: &str, auth: Option<Value>) -> Peer {
     let refused = match tokio::time::timeout(Duration::from_secs(10), connected).await {
         Ok(Ok(Ok(()))) => None,
         Ok(Ok(Err(refusal))) => Some(refusal),
-        _ => Some("no answer to the namespace connect".to_string()),
+        _ => Some(NO_ANSWER.to_string()),
     };
     Peer {
         client,
@@ -217,7 +222,12 @@ pub async fn call(client: &Client, event: &str, data: Value) -> Value {
         .unwrap_or_else(|e| panic!("emit {event} at {:?}: {e:?}", std::time::SystemTime::now()));
     tokio::time::timeout(Duration::from_secs(120), rx)
         .await
-        .unwrap_or_else(|_| panic!("no reply to {event}"))
+        .unwrap_or_else(|_| {
+            panic!(
+                "no reply to {event} within 120 s, at {:?}",
+                std::time::SystemTime::now()
+            )
+        })
         .expect("reply")
 }
 
