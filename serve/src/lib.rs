@@ -177,13 +177,31 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Sen
         "dockhand-serve listening on http://{address} (engine {})",
         engine.endpoint()
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let told = signalled.clone();
+    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        told.notify_one();
+    });
+    // A graceful shutdown waits for every HTTP connection to end; one a
+    // client left half-open (a failed upgrade) would hold the exit forever.
+    tokio::select! {
+        result = served.into_future() => result?,
+        _ = async {
+            signalled.notified().await;
+            tokio::time::sleep(CONNECTIONS_GRACE).await;
+        } => eprintln!(
+            "dockhand-serve: connections still open {}s after the signal; closing them",
+            CONNECTIONS_GRACE.as_secs()
+        ),
+    }
     io.close().await;
     finish(&serve.service, options.keep).await;
     Ok(())
 }
+
+/// How long open HTTP connections may hold the exit after SIGTERM or Ctrl-C.
+const CONNECTIONS_GRACE: Duration = Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

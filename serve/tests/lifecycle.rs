@@ -379,3 +379,30 @@ async fn a_client_may_ask_for_the_services_own_events_only() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_sent_request_does_not_hold_the_exit() {
+    let mut served = Served::start(&[]);
+    let peer = connect(&served.url, None).await;
+    ok(peer.call("create", common::json_create("sleep 120")).await);
+    let pid = served.pid();
+    // A client that began a request and went quiet, as a failed upgrade does.
+    let address = served
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut stalled = TcpStream::connect(&address).unwrap();
+    stalled
+        .write_all(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let begun = Instant::now();
+    let status = served
+        .terminate(Duration::from_secs(20))
+        .expect("the service exits on SIGTERM though a request is half sent");
+    assert!(status.success(), "{status}");
+    assert!(begun.elapsed() < Duration::from_secs(15), "{:?}", begun.elapsed());
+    assert!(containers_of(pid).is_empty(), "containers left after shutdown");
+    drop(stalled);
+}
