@@ -51,12 +51,16 @@ impl ContainerBuilder {
     /// configuration's key and swaps the image for its state image, if any.
     /// The key is taken before the swap, so a state saved later in the run
     /// does not make another configuration of it.
-    pub(super) async fn resolve_cached_state(&mut self, engine: &Engine) -> Result<()> {
+    pub(super) async fn resolve_cached_state(&mut self, engine: &Engine, base: Option<&str>) -> Result<()> {
         if !self.cached_state {
             return Ok(());
         }
         self.cached_state = false;
-        let base = engine.pull_image(&self.image, &self.pull).await?.id;
+        // A caller that looked the image up already saves an engine call.
+        let base = match base {
+            Some(id) => id.to_string(),
+            None => engine.pull_image(&self.image, &self.pull).await?.id,
+        };
         let body = self.to_create_body_binding("cached", super::create::LOOPBACK)?;
         let packed = match self.files.is_empty() {
             true => Vec::new(),

@@ -58,7 +58,7 @@ impl ContainerBuilder {
         }
         self.reuse = None;
         self.engine = Some(engine.clone());
-        self.resolve_cached_state(&engine).await?;
+        self.resolve_cached_state(&engine, Some(&image_id)).await?;
         let builder = self
             .named(name)
             // No process's session: no process's cleanup removes it.

@@ -41,7 +41,7 @@ impl ContainerBuilder {
     pub(super) async fn start_owned(mut self) -> Result<Container> {
         if self.cached_state {
             let engine = crate::owned::engine_for(self.engine.clone()).await?;
-            self.resolve_cached_state(&engine).await?;
+            self.resolve_cached_state(&engine, None).await?;
             self.engine = Some(engine);
         }
         let (container, begun) = self.create_guarded().await?;
