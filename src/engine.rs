@@ -12,6 +12,7 @@ use bollard::Docker;
 use tokio::sync::OnceCell;
 
 use crate::endpoint::{self, EngineConfig, Wanted};
+use crate::engine_facts::{self, Facts};
 use crate::error::{Error, Result};
 
 /// How long one endpoint may take to answer a ping before the next is tried.
@@ -334,17 +335,21 @@ async fn try_endpoint(config: &EngineConfig) -> std::result::Result<Engine, Stri
         .await
         .map_err(|_| format!("no answer within {PING_TIMEOUT:?}"))?
         .map_err(|e| with_causes(&e))?;
-    let version = tokio::time::timeout(VERSION_TIMEOUT, probe.version())
-        .await
-        .map_err(|_| format!("no version within {VERSION_TIMEOUT:?}"))?
-        .map_err(|e| with_causes(&e))?;
-    let speaks = negotiated(version.api_version.as_deref());
+    let facts = match engine_facts::remembered(endpoint) {
+        Some(facts) => facts,
+        None => {
+            let version = tokio::time::timeout(VERSION_TIMEOUT, probe.version())
+                .await
+                .map_err(|_| format!("no version within {VERSION_TIMEOUT:?}"))?
+                .map_err(|e| with_causes(&e))?;
+            let facts = Facts::from_version(&version);
+            engine_facts::remember(endpoint, &facts);
+            facts
+        }
+    };
+    let speaks = negotiated(Some(&facts.api_version));
     let docker = endpoint::client(endpoint, config.tls.as_ref(), &speaks)?;
-    let podman = version
-        .components
-        .iter()
-        .flatten()
-        .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+    let podman = facts.podman;
     endpoint::remember(config);
     crate::error::note_engine(podman);
     Ok(Engine {
@@ -356,11 +361,11 @@ async fn try_endpoint(config: &EngineConfig) -> std::result::Result<Engine, Stri
             } else {
                 EngineKind::Docker
             },
-            version: version.version.unwrap_or_default(),
-            api_version: version.api_version.unwrap_or_default(),
             host: config.reach_host(),
             local: endpoint::is_local(endpoint),
-            reaches_containers: reaches_containers(endpoint, version.kernel_version.as_deref()),
+            reaches_containers: reaches_containers(endpoint, Some(&facts.kernel_version)),
+            version: facts.version,
+            api_version: facts.api_version,
         }),
     })
 }

@@ -11,30 +11,14 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
-/// This user's id (from `/proc/self`, which needs no unsafe call).
-pub(crate) fn uid() -> u32 {
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
-}
-
-/// The directory of the lock files.
-pub(crate) fn dir() -> PathBuf {
-    std::env::temp_dir().join(format!("dockhand-{}", uid()))
-}
+pub(crate) use crate::user_dir::{dir, endpoint_tag, hex, uid};
 
 /// The lock file of the container with this key on this engine.
 pub(crate) fn path_for(endpoint: &str, key: &str) -> PathBuf {
     dir().join(format!("shared-{}-{key}.lock", endpoint_tag(endpoint)))
-}
-
-/// A short name for an engine endpoint, for file names.
-pub(crate) fn endpoint_tag(endpoint: &str) -> String {
-    hex::short(&Sha256::digest(endpoint.as_bytes()), 8)
 }
 
 /// The file a reaper holds while it waits for a run to end.
@@ -122,18 +106,6 @@ pub(crate) fn end_using(path: &Path) {
     let mut held = USING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(held) = held.as_mut() {
         held.remove(path);
-    }
-}
-
-/// Hex without a dependency: the first `len` digits of a digest.
-pub(crate) mod hex {
-    pub(crate) fn short(bytes: &[u8], len: usize) -> String {
-        bytes
-            .iter()
-            .flat_map(|b| [b >> 4, b & 0xf])
-            .take(len)
-            .map(|n| char::from_digit(u32::from(n), 16).unwrap_or('0'))
-            .collect()
     }
 }
 

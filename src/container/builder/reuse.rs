@@ -58,15 +58,21 @@ impl ContainerBuilder {
         }
         self.reuse = None;
         self.engine = Some(engine.clone());
-        self.resolve_cached_state(&engine, Some(&image_id)).await?;
-        let builder = self
+        let mut builder = self
             .named(name)
             // No process's session: no process's cleanup removes it.
             .reserved_label(labels::SESSION, format!("shared-{key}"))
             .reserved_label(labels::REUSE, lifetime.label())
             .reserved_label(labels::REUSE_KEY, key.clone())
             .reserved_label(labels::REUSE_LOCK, lock_path.display().to_string());
-        let container = builder.find_or_create(&engine, &key, &lock_path).await?;
+        let container = match builder.adopt_running(&engine, &key, &lock_path).await? {
+            Some(container) => container,
+            None => {
+                // Only a create starts from a cached state.
+                builder.resolve_cached_state(&engine, Some(&image_id)).await?;
+                builder.find_or_create(&engine, &key, &lock_path).await?
+            }
+        };
         container.mark_reused(lock_path);
         Ok(container)
     }
@@ -125,6 +131,24 @@ impl ContainerBuilder {
             }
             tokio::time::sleep(LOOK_AGAIN).await;
         }
+    }
+
+    /// The container, if it runs already as this configuration: what every
+    /// process of a run after the first finds, and adopts without the lookups
+    /// a create needs. Anything else is left to [`find_or_create`](Self::find_or_create).
+    async fn adopt_running(&self, engine: &Engine, key: &str, lock_path: &Path) -> Result<Option<Container>> {
+        let name = self.name.clone().unwrap_or_default();
+        let Ok(info) = crate::podman::inspect_container(engine.docker(), &name).await else {
+            return Ok(None);
+        };
+        let running = info.state.as_ref().and_then(|s| s.status) == Some(ContainerStateStatusEnum::RUNNING);
+        let theirs = info.config.as_ref().and_then(|c| c.labels.as_ref());
+        let ours = theirs.and_then(|l| l.get(labels::REUSE_KEY)).map(String::as_str) == Some(key);
+        if !(running && ours) {
+            return Ok(None);
+        }
+        self.adopt_if_running(engine, &name, info, Instant::now(), lock_path)
+            .await
     }
 
     /// The container, ready, if it runs; `None` while another process creates
