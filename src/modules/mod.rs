@@ -1,6 +1,8 @@
 //! Ready-made services. Defaults are the official images, so they work unchanged
 //! where a registry is reachable; every module lets the image be swapped.
 
+#[cfg(feature = "postgres")]
+mod admin_hint;
 mod database;
 mod mariadb;
 #[cfg(feature = "mariadb")]

@@ -204,6 +204,11 @@ impl<S: Service> Shared<S> {
         }
     }
 
+    /// The settings the server is started with.
+    pub(super) fn settings_now(&self) -> S {
+        (self.settings)()
+    }
+
     /// The server: this process's, or the run's, or started now.
     ///
     /// ```no_run

@@ -74,7 +74,11 @@ impl Running<Postgres> {
             return Ok(pool.clone());
         }
         let server = self.container().describe();
-        let admin = connect_lasting(self.url_for("postgres"), &server).await?;
+        let url = self.url_for("postgres");
+        let admin = match super::admin_hint::take(&url).await {
+            Some(admin) => admin,
+            None => connect_lasting(url, &server).await?,
+        };
         build_template(&admin, self, migrations, steps, key).await?;
         let state_taken = super::warm::save_if_missing(self, key);
         let (user, password) = (self.user().to_string(), self.password().to_string());
@@ -125,7 +129,14 @@ impl Shared<Postgres> {
     /// }
     /// ```
     pub async fn migrated_database(&'static self, migrations: &Migrations) -> Result<MigratedDatabase> {
-        self.server().await?.migrated_database(migrations).await
+        let fingerprint = super::admin_hint::fingerprint(&self.settings_now());
+        let first = super::admin_hint::head_start(&fingerprint);
+        let server = self.server().await?;
+        let database = server.migrated_database(migrations).await?;
+        if first {
+            super::admin_hint::remember(&fingerprint, &server.url_for("postgres"));
+        }
+        Ok(database)
     }
 }
 
