@@ -103,11 +103,35 @@ pub(crate) fn remember(endpoint: &str, facts: &Facts) {
     let path = path(endpoint);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
+        forget_stale(dir);
     }
     // Written whole, then renamed: a reader sees an old answer or this one.
     let staging = path.with_extension(format!("facts-{}", std::process::id()));
     if std::fs::write(&staging, facts.to_text(&stamp)).is_err() || std::fs::rename(&staging, &path).is_err() {
         let _ = std::fs::remove_file(&staging);
+    }
+}
+
+/// Removes answers too old to be trusted: engines at sockets made for one
+/// test (a proxy, a fault) would otherwise leave one each.
+fn forget_stale(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("engine-") && name.ends_with(".facts")) {
+            continue;
+        }
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok());
+        if age.is_some_and(|age| age > FRESH_FOR) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

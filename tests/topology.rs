@@ -41,18 +41,35 @@ async fn fetch(from: &Container, url: &str) -> dockhand::Result<dockhand::ExecOu
     from.exec(["timeout", "3", "wget", "-q", "-O", "-", url]).await
 }
 
+/// The first answer `from` gets at `url`, tried again while the fetch fails
+/// for up to 20 s: an engine sets up a network's name service after the
+/// container starts (Podman's aardvark-dns reloads in the background, and
+/// the burner CI run saw a first fetch on a second network get nothing).
+/// What comes back is the first answer, so a wrong one still fails the test.
+async fn reach(from: &Container, url: &str) -> dockhand::Result<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = fetch(from, url).await?;
+        if out.exit_code == 0 {
+            return Ok(out.stdout_str().into_owned());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never answered {url} within 20 s: exit {}, {}",
+            from.name(),
+            out.exit_code,
+            out.stderr_str()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn containers_reach_each_other_by_alias() -> dockhand::Result<()> {
     let net = Network::builder().create().await?;
     let _server = web(&net, "web", "hello over the network").await?;
     let c = client(&net).await?;
-    let out = fetch(&c, "http://web:8080/").await?;
-    assert_eq!(
-        out.stdout_str(),
-        "hello over the network\n",
-        "{}",
-        out.stderr_str()
-    );
+    assert_eq!(reach(&c, "http://web:8080/").await?, "hello over the network\n");
     Ok(())
 }
 
@@ -64,8 +81,8 @@ async fn same_alias_on_separate_networks_does_not_interfere() -> dockhand::Resul
     );
     let (_db_a, _db_b) = tokio::try_join!(web(&a, "db", "I am A"), web(&b, "db", "I am B"))?;
     let (ca, cb) = tokio::try_join!(client(&a), client(&b))?;
-    assert_eq!(fetch(&ca, "http://db:8080/").await?.stdout_str(), "I am A\n");
-    assert_eq!(fetch(&cb, "http://db:8080/").await?.stdout_str(), "I am B\n");
+    assert_eq!(reach(&ca, "http://db:8080/").await?, "I am A\n");
+    assert_eq!(reach(&cb, "http://db:8080/").await?, "I am B\n");
     Ok(())
 }
 
@@ -87,7 +104,7 @@ async fn several_networks_and_runtime_connect() -> dockhand::Result<()> {
         .network(&back)
         .start()
         .await?;
-    assert_eq!(fetch(&proxy, "http://api:8080/").await?.stdout_str(), "backend\n");
+    assert_eq!(reach(&proxy, "http://api:8080/").await?, "backend\n");
     let inspected = proxy.inspect().await?;
     let joined = inspected.network_settings.unwrap().networks.unwrap();
     assert!(
@@ -99,7 +116,7 @@ async fn several_networks_and_runtime_connect() -> dockhand::Result<()> {
     let c = client(&front).await?;
     assert_ne!(fetch(&c, "http://api:8080/").await?.exit_code, 0);
     c.connect(&back, &["late"]).await?;
-    assert_eq!(fetch(&c, "http://api:8080/").await?.stdout_str(), "backend\n");
+    assert_eq!(reach(&c, "http://api:8080/").await?, "backend\n");
     Ok(())
 }
 
