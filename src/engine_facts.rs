@@ -102,14 +102,9 @@ pub(crate) fn remember(endpoint: &str, facts: &Facts) {
     let Some(stamp) = stamp(endpoint) else { return };
     let path = path(endpoint);
     if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
         forget_stale(dir);
     }
-    // Written whole, then renamed: a reader sees an old answer or this one.
-    let staging = path.with_extension(format!("facts-{}", std::process::id()));
-    if std::fs::write(&staging, facts.to_text(&stamp)).is_err() || std::fs::rename(&staging, &path).is_err() {
-        let _ = std::fs::remove_file(&staging);
-    }
+    let _ = crate::user_dir::write_whole(&path, facts.to_text(&stamp).as_bytes(), 0o644);
 }
 
 /// Removes answers too old to be trusted: engines at sockets made for one

@@ -2,8 +2,9 @@
 //! (`$TMPDIR/dockhand-<uid>`: the processes of one run are on one host), and
 //! the short names files in it are given.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -22,6 +23,30 @@ pub(crate) fn endpoint_tag(endpoint: &str) -> String {
     hex::short(&Sha256::digest(endpoint.as_bytes()), 8)
 }
 
+/// Writes `contents` to `path` whole (a reader sees the old contents or the
+/// new, never part), with permissions `mode`, creating the directory; a
+/// failure leaves no staging file.
+pub(crate) fn write_whole(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(format!(".{}.staging", std::process::id()));
+    let staging = PathBuf::from(staging);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&staging)
+        .and_then(|mut file| file.write_all(contents))
+        .and_then(|()| std::fs::rename(&staging, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    written
+}
+
 /// Hex without a dependency: the first `len` digits of a digest.
 pub(crate) mod hex {
     pub(crate) fn short(bytes: &[u8], len: usize) -> String {
@@ -31,5 +56,31 @@ pub(crate) mod hex {
             .take(len)
             .map(|n| char::from_digit(u32::from(n), 16).unwrap_or('0'))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_file_written_whole_replaces_the_old_and_leaves_no_staging() {
+        let path = dir().join(format!("unit-{}.whole", std::process::id()));
+        write_whole(&path, b"old", 0o644).unwrap();
+        write_whole(&path, b"new", 0o600).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let staging = dir().join(format!(
+            "unit-{}.whole.{}.staging",
+            std::process::id(),
+            std::process::id()
+        ));
+        assert!(!staging.exists());
+        std::fs::remove_file(&path).unwrap();
     }
 }

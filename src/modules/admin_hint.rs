@@ -7,8 +7,6 @@
 //! to, and a wrong or stale hint costs nothing but a refused connect.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -85,21 +83,7 @@ pub(super) fn remember(fingerprint: &str, url: &str) {
     if std::fs::read_to_string(&path).ok().as_deref() == Some(url) {
         return;
     }
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let staging = path.with_extension(format!("admin-{}", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&staging)
-        .and_then(|mut file| file.write_all(url.as_bytes()));
-    // Renamed whole: a reader sees the old URL or the new one.
-    if written.is_err() || std::fs::rename(&staging, &path).is_err() {
-        let _ = std::fs::remove_file(&staging);
-    }
+    let _ = crate::user_dir::write_whole(&path, url.as_bytes(), 0o600);
 }
 
 #[cfg(test)]

@@ -209,6 +209,11 @@ impl<S: Service> Shared<S> {
         (self.settings)()
     }
 
+    /// Whether this process has its server already.
+    pub(super) fn has_server(&self) -> bool {
+        self.server.initialized()
+    }
+
     /// The server: this process's, or the run's, or started now.
     ///
     /// ```no_run

@@ -129,6 +129,10 @@ impl Shared<Postgres> {
     /// }
     /// ```
     pub async fn migrated_database(&'static self, migrations: &Migrations) -> Result<MigratedDatabase> {
+        if self.has_server() {
+            return self.server().await?.migrated_database(migrations).await;
+        }
+        // A process's first hand-out: the admin session gets a head start.
         let fingerprint = super::admin_hint::fingerprint(&self.settings_now());
         let first = super::admin_hint::head_start(&fingerprint);
         let server = self.server().await?;

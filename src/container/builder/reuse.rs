@@ -210,12 +210,7 @@ fn ready_mark(info: &ContainerInspectResponse) -> Option<String> {
 
 fn mark_ready(lock_path: &Path, info: &ContainerInspectResponse) {
     if let Some(mark) = ready_mark(info) {
-        // Written whole, then renamed: a reader sees the old mark or the new.
-        let path = ready_path(lock_path);
-        let staging = path.with_extension(format!("ready-{}", std::process::id()));
-        if std::fs::write(&staging, mark).is_ok() && std::fs::rename(&staging, &path).is_err() {
-            let _ = std::fs::remove_file(&staging);
-        }
+        let _ = crate::user_dir::write_whole(&ready_path(lock_path), mark.as_bytes(), 0o644);
     }
 }
 
