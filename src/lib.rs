@@ -48,6 +48,7 @@ mod exec;
 mod group;
 mod hooks;
 mod image;
+mod instant;
 mod inventory;
 pub mod labels;
 mod logs;
@@ -82,6 +83,7 @@ pub use group::{
     Action, Change, DesiredStatus, Group, GroupBuilder, Reconciled, Replica, ReplicaEvent, ReplicaEvents,
 };
 pub use image::{BuildContext, Image, ImageInfo, PullOptions, PullPolicy, Pulled, RegistryAuth};
+pub use instant::engine_time;
 pub use inventory::{ManagedObject, OwnerState, RemovalReport, Scope};
 pub use logs::{LogLine, LogSource, LogStream, Logs};
 pub use network::{Network, NetworkBuilder};

@@ -1,7 +1,7 @@
 //! One container of the service's, and what replies say about it.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use dockhand::{Container, Port};
 use serde_json::{json, Value};
@@ -73,33 +73,11 @@ fn uptime(running: bool, started_at: Option<&str>) -> Option<f64> {
     if !running {
         return None;
     }
-    let started = parse_rfc3339(started_at?)?;
+    let started = dockhand::engine_time(started_at?)?;
     SystemTime::now()
         .duration_since(started)
         .ok()
         .map(|d| d.as_secs_f64())
-}
-
-/// The UTC instants the engine writes, to the microsecond.
-fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
-    let micros: u64 = format!("{:0<6}", &frac[..frac.len().min(6)]).parse().ok()?;
-    // Days from the civil date (Howard Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + min * 60 + s;
-    let secs = u64::try_from(secs).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros))
 }
 
 #[cfg(test)]
@@ -108,13 +86,13 @@ mod tests {
 
     #[test]
     fn engine_instants_parse_back() {
-        let at = parse_rfc3339("2026-12-02T20:16:50.123456789Z").unwrap();
+        let at = dockhand::engine_time("2026-12-02T20:16:50.123456789Z").unwrap();
         assert_eq!(timestamp(at), "2026-12-02T20:16:50.123Z");
         assert_eq!(
-            timestamp(parse_rfc3339("2000-02-29T00:00:00Z").unwrap()),
+            timestamp(dockhand::engine_time("2000-02-29T00:00:00Z").unwrap()),
             "2000-02-29T00:00:00.000Z"
         );
-        assert!(parse_rfc3339("0001-01-01T00:00:00Z").is_none());
-        assert!(parse_rfc3339("garbage").is_none());
+        assert!(dockhand::engine_time("0001-01-01T00:00:00Z").is_none());
+        assert!(dockhand::engine_time("garbage").is_none());
     }
 }
