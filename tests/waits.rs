@@ -166,6 +166,16 @@ async fn oom_kill_is_reported() -> dockhand::Result<()> {
     } else {
         assert!(info.state.starts_with("OOM-killed"), "{}", info.state);
     }
+    // A SIGKILL that is not the memory limit's is not called one. (PID 1
+    // ignores a SIGKILL from inside: the shell passes on its child's 137.)
+    let err = Container::builder(busybox().await?)
+        .cmd(["sh", "-c", "sleep 300 & kill -9 $!; wait $!"])
+        .memory("8m")
+        .wait_for(WaitFor::log("never"))
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(not_ready(err).state, "exited with code 137 (SIGKILL)");
     Ok(())
 }
 

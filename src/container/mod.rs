@@ -5,6 +5,7 @@ mod channel;
 mod config;
 pub(crate) mod files;
 mod networks;
+mod oom;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -366,7 +367,14 @@ impl Container {
         reason: crate::NotReadyReason,
     ) -> Error {
         let state = match crate::podman::inspect_container(self.docker(), self.id()).await {
-            Ok(inspected) => describe_state(inspected.state.as_ref()),
+            Ok(ContainerInspectResponse {
+                state: Some(mut state),
+                ..
+            }) => {
+                oom::flag_late_oom(self, &mut state).await;
+                describe_state(Some(&state))
+            }
+            Ok(_) => describe_state(None),
             Err(err) => format!("unknown ({err})"),
         };
         let logs = self
