@@ -15,6 +15,19 @@ async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Connecting with this URL's (wrong) password over TCP fails on the password.
+async fn refuses_a_wrong_password(wrong: &str) {
+    let err = tokio_postgres::connect(wrong, NoTls)
+        .await
+        .err()
+        .expect("wrong password refused");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("password authentication failed"), "{err:?}");
+}
+
 #[tokio::test]
 async fn starts_with_settings_and_init_scripts() -> dockhand::Result<()> {
     let pg = Postgres::new()
@@ -54,16 +67,42 @@ async fn starts_with_settings_and_init_scripts() -> dockhand::Result<()> {
         .contains("database system is ready to accept connections"));
     assert!(logs.stdout().contains("init process complete"));
 
-    let wrong = url.replace("s3cret", "wrong");
-    let err = tokio_postgres::connect(&wrong, NoTls)
+    refuses_a_wrong_password(&url.replace("s3cret", "wrong")).await;
+    Ok(())
+}
+
+/// With no init scripts and the database `postgres`, the image's temporary
+/// server has nothing to do and is skipped: one server start, one readiness
+/// line, and the image's own password check for other hosts.
+#[tokio::test]
+async fn a_plain_server_starts_once_and_checks_passwords() -> dockhand::Result<()> {
+    let pg = Postgres::new()
+        .image(postgres().await?)
+        .user("app")
+        .password("s3cret")
+        .start()
+        .await?;
+    let client = connect(&pg.connection_string()).await;
+    let row = client
+        .query_one("SELECT current_user::text, current_setting('TimeZone')", &[])
         .await
-        .err()
-        .expect("wrong password refused");
-    let message = err
-        .as_db_error()
-        .map(|e| e.message().to_string())
-        .unwrap_or_default();
-    assert!(message.contains("password authentication failed"), "{err:?}");
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "app");
+    assert_eq!(row.get::<_, String>(1), "Etc/UTC");
+
+    let logs = pg.container().logs().await?;
+    let starts = logs
+        .stderr()
+        .matches("database system is ready to accept connections")
+        .count();
+    assert_eq!(starts, 1, "the temporary server ran:\n{}", logs.stderr());
+    assert!(
+        !logs.stdout().contains("init process complete"),
+        "{}",
+        logs.stdout()
+    );
+
+    refuses_a_wrong_password(&pg.connection_string().replace("s3cret", "wrong")).await;
     Ok(())
 }
 

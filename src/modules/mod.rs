@@ -17,6 +17,7 @@ mod nats;
 #[cfg(feature = "postgres")]
 mod pool;
 mod postgres;
+mod postgres_init;
 mod redis;
 mod service;
 #[cfg(feature = "postgres")]

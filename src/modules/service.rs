@@ -205,11 +205,13 @@ impl<S: Service> Shared<S> {
     }
 
     /// The settings the server is started with.
+    #[cfg(feature = "postgres")]
     pub(super) fn settings_now(&self) -> S {
         (self.settings)()
     }
 
     /// Whether this process has its server already.
+    #[cfg(feature = "postgres")]
     pub(super) fn has_server(&self) -> bool {
         self.server.initialized()
     }

@@ -48,12 +48,17 @@ impl ContainerBuilder {
     }
 
     /// With [`start_from_cached_state`](Self::start_from_cached_state): labels the
-    /// configuration's key and swaps the image for its state image, if any.
-    /// The key is taken before the swap, so a state saved later in the run
-    /// does not make another configuration of it.
-    pub(super) async fn resolve_cached_state(&mut self, engine: &Engine, base: Option<&str>) -> Result<()> {
+    /// configuration's key and starts from its state, if any; returns the
+    /// base image's id when it looked it up. The key is taken before the
+    /// state is mounted, so a state saved later in the run does not make
+    /// another configuration of it.
+    pub(super) async fn resolve_cached_state(
+        &mut self,
+        engine: &Engine,
+        base: Option<&str>,
+    ) -> Result<Option<String>> {
         if !self.cached_state {
-            return Ok(());
+            return Ok(None);
         }
         self.cached_state = false;
         // A caller that looked the image up already saves an engine call.
@@ -69,20 +74,42 @@ impl ContainerBuilder {
         let key = key::config_key(&body, &base, &packed, lock::uid());
         if let Some(found) = state::find(engine.docker(), &key).await? {
             tracing::debug!(volume = %found.volume, %key, "starting from a cached state");
-            self.run_from_state(engine, &base, &found.volume).await?;
+            self.run_from_state(&found.volume);
         }
         self.reserved_labels.insert(state::OF.to_string(), key);
-        self.reserved_labels.insert(state::BASE.to_string(), base);
-        Ok(())
+        self.reserved_labels.insert(state::BASE.to_string(), base.clone());
+        Ok(Some(base))
     }
 
-    /// Mounts the state and runs its start script before the entrypoint, with
-    /// the command the container would have run (an entrypoint set at create
-    /// drops the image's command, so both are spelled out).
-    async fn run_from_state(&mut self, engine: &Engine, base: &str, volume: &str) -> Result<()> {
+    /// Mounts the state, whose start script runs before anything else.
+    fn run_from_state(&mut self, volume: &str) {
+        self.run_first.insert(0, state::START.to_string());
+        self.mounts
+            .push(Mount::named_volume(volume, state::MOUNT).read_only());
+    }
+
+    /// Runs `argv` (a program that ends by exec'ing the arguments after it)
+    /// before the entrypoint the container would have run.
+    pub(crate) fn run_first<S: Into<String>>(mut self, argv: impl IntoIterator<Item = S>) -> Self {
+        self.run_first.extend(argv.into_iter().map(Into::into));
+        self
+    }
+
+    /// With [`run_first`](Self::run_first) scripts: spells out the image's
+    /// entrypoint and command behind them (an entrypoint set at create drops
+    /// the image's command, so both are given). `base` is the image's id when
+    /// the caller looked it up already.
+    pub(super) async fn resolve_run_first(&mut self, engine: &Engine, base: Option<&str>) -> Result<()> {
+        if self.run_first.is_empty() {
+            return Ok(());
+        }
+        let base = match base {
+            Some(id) => id.to_string(),
+            None => engine.pull_image(&self.image, &self.pull).await?.id,
+        };
         let image = engine
             .docker()
-            .inspect_image(base)
+            .inspect_image(&base)
             .await
             .map_err(|e| Error::engine("inspect", format!("image {}", self.image), e))?;
         let config = image.config.unwrap_or_default();
@@ -91,12 +118,11 @@ impl ContainerBuilder {
             self.cmd = config.cmd;
         }
         self.entrypoint = Some(
-            std::iter::once(state::START.to_string())
+            std::mem::take(&mut self.run_first)
+                .into_iter()
                 .chain(entrypoint)
                 .collect(),
         );
-        self.mounts
-            .push(Mount::named_volume(volume, state::MOUNT).read_only());
         Ok(())
     }
 }

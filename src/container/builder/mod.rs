@@ -78,6 +78,9 @@ pub struct ContainerBuilder {
     reuse: Option<Reuse>,
     /// Start from this configuration's cached state image when there is one.
     cached_state: bool,
+    /// Programs run, in order, before the entrypoint the container would
+    /// have run (each ends by exec'ing the arguments after it).
+    run_first: Vec<String>,
     /// The path in the container of a channel's socket.
     channel: Option<String>,
 }
@@ -115,6 +118,7 @@ impl ContainerBuilder {
             pull: PullOptions::default(),
             reuse: None,
             cached_state: false,
+            run_first: Vec::new(),
             channel: None,
         }
     }

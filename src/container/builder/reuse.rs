@@ -70,6 +70,7 @@ impl ContainerBuilder {
             None => {
                 // Only a create starts from a cached state.
                 builder.resolve_cached_state(&engine, Some(&image_id)).await?;
+                builder.resolve_run_first(&engine, Some(&image_id)).await?;
                 builder.find_or_create(&engine, &key, &lock_path).await?
             }
         };

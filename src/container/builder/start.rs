@@ -39,9 +39,10 @@ impl ContainerBuilder {
 
     /// Creates and starts a container of this process's own.
     pub(super) async fn start_owned(mut self) -> Result<Container> {
-        if self.cached_state {
+        if self.cached_state || !self.run_first.is_empty() {
             let engine = crate::owned::engine_for(self.engine.clone()).await?;
-            self.resolve_cached_state(&engine, None).await?;
+            let base = self.resolve_cached_state(&engine, None).await?;
+            self.resolve_run_first(&engine, base.as_deref()).await?;
             self.engine = Some(engine);
         }
         let (container, begun) = self.create_guarded().await?;
