@@ -127,8 +127,8 @@ pub(crate) fn run_and_exit() -> ! {
             Ok(line) => {
                 if let Some(id) = line.strip_prefix("keep ") {
                     spared.insert(id.trim().to_string());
-                } else if let Some(reap) = Reap::parse(&line) {
-                    reaps.push(reap);
+                } else if let Some(claimed) = Reap::parse(&line).and_then(crate::reuse::reap::claim) {
+                    reaps.push(claimed);
                 }
             }
             Err(_) => break,

@@ -93,16 +93,24 @@ fn parent_pid(pid: u32) -> Option<u32> {
         .ok()
 }
 
-/// The watcher's part, after its parent is gone: for each container no other
-/// reaper waits for, wait for the run to end and nobody to use it, then remove it.
-pub(crate) fn reap_after_runs(docker: &bollard::Docker, runtime: &tokio::runtime::Runtime, reaps: Vec<Reap>) {
-    let mine: Vec<(Reap, File)> = reaps
-        .into_iter()
-        .filter_map(|r| {
-            let reaper = lock::try_exclusive(&lock::reaper_path(&r.lock)).ok()??;
-            Some((r, reaper))
-        })
-        .collect();
+/// The reaper lock of `reap`'s container, taken by a watcher as soon as it is
+/// told (while its parent still holds the users' lock): `None` when another
+/// watcher has it. Taken only once its parent was gone, it would leave a gap
+/// between the parent's exit and the watcher's own cleanup in which neither
+/// lock is held and a sweep (another test's, in the same run) takes the
+/// container for unused.
+pub(crate) fn claim(reap: Reap) -> Option<(Reap, File)> {
+    let reaper = lock::try_exclusive(&lock::reaper_path(&reap.lock)).ok()??;
+    Some((reap, reaper))
+}
+
+/// The watcher's part, after its parent is gone: for each container it
+/// [`claim`]ed, wait for the run to end and nobody to use it, then remove it.
+pub(crate) fn reap_after_runs(
+    docker: &bollard::Docker,
+    runtime: &tokio::runtime::Runtime,
+    mine: Vec<(Reap, File)>,
+) {
     for (reap, _) in &mine {
         while labels::process_alive(reap.run_pid, &reap.run_start) {
             std::thread::sleep(Duration::from_millis(100));
