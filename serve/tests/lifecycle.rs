@@ -216,12 +216,25 @@ async fn bad_input_gets_typed_errors_and_the_service_keeps_serving() {
     );
     // A client that goes away while its create runs: the container is the
     // service's, listed, and removed with the rest.
+    // It leaves once the service has its request: a disconnect right after
+    // the emit could drop the packet in the client (seen under CPU burners:
+    // "EngineIO Error" and no create), which is not what this tests. One
+    // round trip first, so the connection is fully up.
     let leaver = connect(&served.url, None).await;
+    ok(leaver.call("list", json!({})).await);
     leaver
         .client
         .emit("create", json!({"image": BUSYBOX, "command": "sleep 60"}))
         .await
         .unwrap();
+    let begun = Instant::now();
+    while containers_of(served.pid()).is_empty() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(20),
+            "the service never began the departing client's create"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     leaver.client.disconnect().await.unwrap();
     let begun = Instant::now();
     let orphan = loop {
