@@ -185,23 +185,41 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Sen
     });
     // A graceful shutdown waits for every HTTP connection to end; one a
     // client left half-open (a failed upgrade) would hold the exit forever.
+    let mut stopping = None;
     tokio::select! {
         result = served.into_future() => result?,
         _ = async {
             signalled.notified().await;
+            stopping = Some(std::time::Instant::now());
             tokio::time::sleep(CONNECTIONS_GRACE).await;
         } => eprintln!(
             "dockhand-serve: connections still open {}s after the signal; closing them",
             CONNECTIONS_GRACE.as_secs()
         ),
     }
-    io.close().await;
+    let stopping = stopping.unwrap_or_else(std::time::Instant::now);
+    // Each stage of the exit is bounded and reported, so a service that is
+    // slow to go says where (CI once saw one outlive its test's 20 s).
+    if tokio::time::timeout(CLOSE_GRACE, io.close()).await.is_err() {
+        eprintln!(
+            "dockhand-serve: Socket.IO sockets still closing {}s on; leaving them",
+            CLOSE_GRACE.as_secs()
+        );
+    }
+    eprintln!(
+        "dockhand-serve: connections closed after {:?}",
+        stopping.elapsed()
+    );
     finish(&serve.service, options.keep).await;
+    eprintln!("dockhand-serve: stopped after {:?}", stopping.elapsed());
     Ok(())
 }
 
 /// How long open HTTP connections may hold the exit after SIGTERM or Ctrl-C.
 const CONNECTIONS_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the Socket.IO sockets may take to close after that.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

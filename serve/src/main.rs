@@ -62,13 +62,20 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match dockhand_serve::run(options).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match dockhand_serve::run(options).await {
+        Ok(()) => 0,
         Err(err) => {
             eprintln!("dockhand-serve: {err}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Exits here rather than by returning: dropping the runtime waits for
+    // every blocking task it started (file and socket work of the library's,
+    // a client's stalled stream), and the service's containers are already
+    // removed or kept by now; the watcher has whatever is left.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::exit(code)
 }
 
 #[cfg(test)]
