@@ -87,6 +87,12 @@ impl Exec {
 
     /// Feeds these bytes to the command's standard input, then closes it.
     ///
+    /// A command that exits before reading all of it is not an error: its
+    /// exit code and output are returned. On Docker, output the engine has
+    /// not copied out 2 s after the command exits is dropped by the engine
+    /// (it then closes the streams), which a heavily loaded machine can hit
+    /// while it still pipes in a large input.
+    ///
     /// ```
     /// let e = dockhand::Exec::new(["cat"]).stdin(b"hello".to_vec());
     /// ```

@@ -38,15 +38,27 @@ async fn sixteen_mebibytes_each_way_through_cat() -> dockhand::Result<()> {
 #[tokio::test]
 async fn a_command_that_stops_reading_early_is_not_an_error() -> dockhand::Result<()> {
     let c = idle().await?;
-    let out = c
-        .exec(
-            Exec::new(["head", "-c", "3"])
-                .stdin(vec![b'x'; 4 << 20])
-                .timeout(Duration::from_secs(30)),
-        )
-        .await?;
-    assert_eq!((out.exit_code, out.stdout_str().as_ref()), (0, "xxx"));
-    Ok(())
+    for attempt in 1..=3 {
+        let out = c
+            .exec(
+                Exec::new(["head", "-c", "3"])
+                    .stdin(vec![b'x'; 4 << 20])
+                    .timeout(Duration::from_secs(30)),
+            )
+            .await?;
+        // Docker waits only 2 s after an exec's exit for its output to be
+        // copied out, then closes the streams (daemon/monitor.go): on a
+        // loaded machine the three bytes can be lost in the engine while it
+        // still pipes the 4 MiB of input. That loss, and only it, is tried
+        // again; dockhand's own part is the exit code and the Ok.
+        if attempt < 3 && out.exit_code == 0 && out.stdout.is_empty() {
+            eprintln!("attempt {attempt}: the engine dropped the output of an exec that exited 0");
+            continue;
+        }
+        assert_eq!((out.exit_code, out.stdout_str().as_ref()), (0, "xxx"));
+        return Ok(());
+    }
+    unreachable!("the last attempt asserts")
 }
 
 #[tokio::test]
