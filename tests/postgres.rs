@@ -28,6 +28,21 @@ async fn refuses_a_wrong_password(wrong: &str) {
     assert!(message.contains("password authentication failed"), "{err:?}");
 }
 
+/// The superuser's password is stored as a SCRAM secret of one round, so a
+/// debug-built client does not spend tens of milliseconds hashing at every
+/// connection.
+async fn stores_a_one_round_secret(client: &tokio_postgres::Client) {
+    let secret: String = client
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(secret.starts_with("SCRAM-SHA-256$1:"), "{secret}");
+}
+
 #[tokio::test]
 async fn starts_with_settings_and_init_scripts() -> dockhand::Result<()> {
     let pg = Postgres::new()
@@ -67,6 +82,7 @@ async fn starts_with_settings_and_init_scripts() -> dockhand::Result<()> {
         .contains("database system is ready to accept connections"));
     assert!(logs.stdout().contains("init process complete"));
 
+    stores_a_one_round_secret(&client).await;
     refuses_a_wrong_password(&url.replace("s3cret", "wrong")).await;
     Ok(())
 }
@@ -89,6 +105,7 @@ async fn a_plain_server_starts_once_and_checks_passwords() -> dockhand::Result<(
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "app");
     assert_eq!(row.get::<_, String>(1), "Etc/UTC");
+    stores_a_one_round_secret(&client).await;
 
     let logs = pg.container().logs().await?;
     let starts = logs
@@ -193,8 +210,9 @@ async fn fresh_databases_are_isolated_and_dropped() -> dockhand::Result<()> {
 
 #[tokio::test]
 async fn any_user_and_password_survive_the_connection_string() -> dockhand::Result<()> {
-    // Characters that end the user-info part of a URL when not encoded.
-    let (user, password) = ("app@team", "p@ss:w/rd%#?");
+    // Characters that end the user-info part of a URL when not encoded, and
+    // one outside ASCII (stored by the server's own hashing).
+    let (user, password) = ("app@team", "p@ss:w/rd%#?é");
     let pg = Postgres::new()
         .image(postgres().await?)
         .user(user)

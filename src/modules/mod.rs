@@ -19,6 +19,7 @@ mod pool;
 mod postgres;
 mod postgres_init;
 mod redis;
+mod scram;
 mod service;
 #[cfg(feature = "postgres")]
 mod template;
