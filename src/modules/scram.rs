@@ -2,7 +2,7 @@
 //!
 //! A SCRAM client derives its key with as many HMAC rounds as the stored
 //! secret names: 4096 by default, which a debug-built client (tests are built
-//! so) spends about 35 ms on at every connection here, against 4 ms in all
+//! so) spends about 40 ms on at every connection here, against 4 ms in all
 //! for a secret of one round. A test process connects two or three times, so
 //! that was most of its time. The password is still checked: a wrong one is
 //! refused as before. PostgreSQL (10 and later) stores a password given in
