@@ -24,7 +24,8 @@ pub(crate) type Job = Box<dyn FnOnce(Docker) -> BoxFuture<'static, ()> + Send>;
 
 /// What the worker is handed: a job for an engine, or a task of its own.
 enum Work {
-    Job(String, Job),
+    /// A job, its engine, and whether the exit hook may leave it unfinished.
+    Job(String, Job, bool),
     Task(BoxFuture<'static, ()>),
 }
 
@@ -35,27 +36,39 @@ struct Worker {
 
 #[derive(Default)]
 struct Pending {
-    count: Mutex<usize>,
+    count: Mutex<Counts>,
     idle: Condvar,
 }
 
+/// Jobs running, and how many of them the exit hook need not wait for.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    all: usize,
+    deferrable: usize,
+}
+
 impl Pending {
-    fn add(&self) {
-        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    fn add(&self, deferrable: bool) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        count.all += 1;
+        count.deferrable += usize::from(deferrable);
     }
 
-    fn done(&self) {
+    fn done(&self, deferrable: bool) {
         let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            self.idle.notify_all();
+        count.all = count.all.saturating_sub(1);
+        if deferrable {
+            count.deferrable = count.deferrable.saturating_sub(1);
         }
+        self.idle.notify_all();
     }
 
-    fn wait_idle(&self, timeout: Duration) -> bool {
+    /// Waits until no job is running (with `all`), or none but deferrable ones.
+    fn wait_idle(&self, timeout: Duration, all: bool) -> bool {
         let deadline = Instant::now() + timeout;
+        let busy = |c: &Counts| if all { c.all > 0 } else { c.all > c.deferrable };
         let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        while *count > 0 {
+        while busy(&count) {
             let now = Instant::now();
             if now >= deadline {
                 return false;
@@ -105,8 +118,8 @@ fn run(mut rx: mpsc::UnboundedReceiver<Work>, pending: Arc<Pending>) {
     runtime.block_on(async move {
         let mut clients: HashMap<String, Docker> = HashMap::new();
         while let Some(work) = rx.recv().await {
-            let (endpoint, job) = match work {
-                Work::Job(endpoint, job) => (endpoint, job),
+            let (endpoint, job, deferrable) = match work {
+                Work::Job(endpoint, job, deferrable) => (endpoint, job, deferrable),
                 Work::Task(task) => {
                     tokio::spawn(task);
                     continue;
@@ -132,7 +145,7 @@ fn run(mut rx: mpsc::UnboundedReceiver<Work>, pending: Arc<Pending>) {
                 if let Some(client) = client {
                     job(client).await;
                 }
-                pending.done();
+                pending.done(deferrable);
             });
         }
     });
@@ -177,7 +190,11 @@ async fn client_when_back(endpoint: &str) -> Option<Docker> {
 extern "C" fn flush_at_exit() {
     let _ = std::panic::catch_unwind(|| {
         release_all();
-        if !wait_for_cleanup(EXIT_FLUSH) {
+        let flushed = match Lazy::get(&WORKER) {
+            Some(Some(worker)) => worker.pending.wait_idle(EXIT_FLUSH, false),
+            _ => true,
+        };
+        if !flushed {
             eprintln!(
                 "dockhand: removals still running after {EXIT_FLUSH:?} at exit; the sweeper will finish them"
             );
@@ -187,11 +204,27 @@ extern "C" fn flush_at_exit() {
 
 /// Hands `job` to the worker and returns at once.
 pub(crate) fn submit(endpoint: &str, job: Job) {
+    hand_over(endpoint, job, false);
+}
+
+/// Like [`submit`], for a job that something else finishes if this process
+/// exits first (a database drop that a live process's upkeep, or the
+/// server's removal, does anyway): [`wait_for_cleanup`] waits for it, the
+/// exit hook does not.
+pub(crate) fn submit_deferrable(endpoint: &str, job: Job) {
+    hand_over(endpoint, job, true);
+}
+
+fn hand_over(endpoint: &str, job: Job, deferrable: bool) {
     match WORKER.as_ref() {
         Some(worker) => {
-            worker.pending.add();
-            if worker.tx.send(Work::Job(endpoint.to_string(), job)).is_err() {
-                worker.pending.done();
+            worker.pending.add(deferrable);
+            if worker
+                .tx
+                .send(Work::Job(endpoint.to_string(), job, deferrable))
+                .is_err()
+            {
+                worker.pending.done(deferrable);
             }
         }
         None => tracing::warn!("no cleanup worker; a dropped object is left to the sweeper"),
@@ -240,7 +273,29 @@ pub(crate) fn run_blocking<T: Send + 'static>(
 /// ```
 pub fn wait_for_cleanup(timeout: Duration) -> bool {
     match Lazy::get(&WORKER) {
-        Some(Some(worker)) => worker.pending.wait_idle(timeout),
+        Some(Some(worker)) => worker.pending.wait_idle(timeout, true),
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_wait_leaves_deferrable_jobs_and_a_cleanup_wait_does_not() {
+        let pending = Pending::default();
+        pending.add(true);
+        assert!(
+            pending.wait_idle(Duration::ZERO, false),
+            "only a deferrable job runs"
+        );
+        assert!(!pending.wait_idle(Duration::from_millis(5), true));
+        pending.add(false);
+        assert!(!pending.wait_idle(Duration::from_millis(5), false));
+        pending.done(false);
+        assert!(pending.wait_idle(Duration::ZERO, false));
+        pending.done(true);
+        assert!(pending.wait_idle(Duration::ZERO, true));
     }
 }

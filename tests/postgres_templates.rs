@@ -113,6 +113,21 @@ async fn the_pool_fills_itself_and_hands_out_warm_clones() -> dockhand::Result<(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready.len() >= 4, "the pool did not fill: {ready:?}");
+    // Warm before anyone connects: each clone was copied with the template's
+    // catalog cache file, which a database's first session would build.
+    let cold: Vec<String> = admin()
+        .await
+        .query(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, 'pool_') \
+             AND pg_stat_file('base/' || oid || '/pg_internal.init', true) IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(cold.is_empty(), "clones without a catalog cache: {cold:?}");
     let warm = PG.migrated_database(&migrations).await?;
     let client = warm.client().await?;
     let seed: String = client

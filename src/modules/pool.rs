@@ -28,6 +28,12 @@ pub(super) struct Pool {
     /// Hand-outs in this process so far: claiming ahead starts at the second.
     pub(super) handed: AtomicUsize,
     pub(super) filling_local: AtomicBool,
+    /// Whether copies say `STRATEGY FILE_COPY`: on a server with `fsync`
+    /// off, until it refuses the word, as servers before 15 do.
+    pub(super) file_copy: AtomicBool,
+    /// Whether this process keeps the pool filled, and so drops the
+    /// databases of processes that are gone.
+    pub(super) upkept: bool,
 }
 
 /// The server's own words for an error, when it sent any.
@@ -105,70 +111,53 @@ impl Pool {
         Ok(mine)
     }
 
-    /// Adds a clone to the pool, warm: made under a name no claim looks at,
-    /// connected to once (a database's first session builds and saves its
-    /// catalog cache, a third of a first connect's time), then renamed into
-    /// the pool.
+    /// Adds a clone to the pool: one statement, under its pool name at once.
+    /// `CREATE DATABASE` is atomic, so a claim never sees a half-made clone;
+    /// and a filler that exits or is killed once it has sent the statement
+    /// still leaves a whole clone, since the server finishes what it was
+    /// sent. A file copy (see [`Pool::file_copy`]) brings the template's
+    /// catalog cache file along, which WAL_LOG, the default from 15 on, does
+    /// not: the clone's first session then starts as quickly as any later one.
     async fn add_warm_clone(&self) -> Result<()> {
-        let suffix = random_hex(12);
-        // Named for its maker, so that a filler killed mid-copy leaves nothing
-        // the others cannot tell is dead.
-        let staging = format!("warming_{}_{}_{}", self.key, owner_tag(), random_hex(8));
-        self.clone_template(&staging).await?;
-        match tokio_postgres::connect(&(self.url)(&staging), NoTls).await {
-            Ok((client, connection)) => {
-                let session = tokio::spawn(connection);
-                let _ = client.batch_execute("SELECT 1").await;
-                drop(client);
-                // The rename needs the session gone, not only closed here.
-                let _ = session.await;
-            }
-            Err(err) => tracing::debug!(%err, "warming a pool clone failed"),
-        }
-        let ready = format!("{}{suffix}", self.prefix());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            let renamed = self
-                .admin
-                .batch_execute(&format!("ALTER DATABASE \"{staging}\" RENAME TO \"{ready}\""))
-                .await;
-            match renamed {
-                Ok(()) => return Ok(()),
-                // The warming session's backend has not quite exited yet.
-                Err(e)
-                    if e.code() == Some(&SqlState::OBJECT_IN_USE)
-                        && tokio::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(e) => {
-                    return Err(db_error(
-                        "add a clone to the warm pool of",
-                        &self.server,
-                        server_message(&e),
-                    ))
-                }
-            }
-        }
+        let ready = format!("{}{}", self.prefix(), random_hex(12));
+        self.clone_template(&ready).await
     }
 
-    /// `CREATE DATABASE name TEMPLATE tpl_<key>`, waiting out the moments when
-    /// a session still holds the source.
+    /// `CREATE DATABASE name TEMPLATE tpl_<key>`.
     pub(super) async fn clone_template(&self, name: &str) -> Result<()> {
-        copy_database(&self.admin, &format!("tpl_{}", self.key), name, &self.server).await
+        self.copy_database(&format!("tpl_{}", self.key), name).await
+    }
+
+    /// [`copy_database`] on this pool's server.
+    pub(super) async fn copy_database(&self, from: &str, to: &str) -> Result<()> {
+        copy_database(&self.admin, from, to, &self.server, &self.file_copy).await
     }
 }
 
-/// Creates `to` as a copy of `from`; the source may have no other session, so
-/// a busy one is tried again for a few seconds.
-pub(super) async fn copy_database(admin: &Client, from: &str, to: &str, server: &str) -> Result<()> {
+/// Creates `to` as a copy of `from`, files and all (see
+/// [`Pool::add_warm_clone`]), clearing `file_copy` for a server older than
+/// 15; the source may have no other session, so a busy one is tried again
+/// for a few seconds.
+pub(super) async fn copy_database(
+    admin: &Client,
+    from: &str,
+    to: &str,
+    server: &str,
+    file_copy: &AtomicBool,
+) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        match admin
-            .batch_execute(&format!("CREATE DATABASE \"{to}\" TEMPLATE \"{from}\""))
-            .await
-        {
+        let files = file_copy.load(Ordering::Relaxed);
+        let strategy = if files { " STRATEGY FILE_COPY" } else { "" };
+        let created = admin
+            .batch_execute(&format!("CREATE DATABASE \"{to}\" TEMPLATE \"{from}\"{strategy}"))
+            .await;
+        match created {
             Ok(()) => return Ok(()),
+            // Before 15 there is no STRATEGY, and a file copy is all there is.
+            Err(e) if files && e.code() == Some(&SqlState::SYNTAX_ERROR) => {
+                file_copy.store(false, Ordering::Relaxed);
+            }
             Err(e)
                 if e.code() == Some(&SqlState::OBJECT_IN_USE) && tokio::time::Instant::now() < deadline =>
             {
@@ -200,7 +189,6 @@ pub(super) async fn keep_filled(pool: Arc<Pool>, size: usize) {
             return; // the server is gone
         };
         let have = count.get::<_, i64>(0).max(0) as usize;
-        reap_dead_owners(&pool).await;
         for _ in have..size {
             if let Err(err) = pool.add_warm_clone().await {
                 tracing::debug!(%err, "filling the warm pool failed");
@@ -209,6 +197,9 @@ pub(super) async fn keep_filled(pool: Arc<Pool>, size: usize) {
                 }
             }
         }
+        // After the filling: a test process under nextest lives for one
+        // claim, and what it sends first is what the next one gets.
+        reap_dead_owners(&pool).await;
         // Woken by a claim, or every few seconds for other processes' claims.
         let _ = tokio::time::timeout(Duration::from_secs(2), pool.refill.notified()).await;
     }
@@ -239,20 +230,10 @@ fn owner_tag() -> String {
     format!("{pid}_{start}")
 }
 
-/// The maker of a clone being warmed, `warming_<key>_<pid>_<start>_<random>`.
-fn staging_owner(name: &str) -> Option<(u32, &str)> {
-    let (_key, rest) = name.strip_prefix("warming_")?.split_once('_')?;
-    owner_of_tagged(rest)
-}
-
-/// The owner of a database named by [`own_name`] (or a checkpoint of one).
+/// The owner of a database named by [`own_name`] (or a checkpoint of one):
+/// `test_<pid>_<start>_<random>[_…]`.
 fn owner_of(name: &str) -> Option<(u32, &str)> {
-    owner_of_tagged(name.strip_prefix("test_")?)
-}
-
-/// The owner of `<pid>_<start>_<random>[_…]`.
-fn owner_of_tagged(tagged: &str) -> Option<(u32, &str)> {
-    let mut parts = tagged.split('_');
+    let mut parts = name.strip_prefix("test_")?.split('_');
     let pid = parts.next()?.parse().ok()?;
     let start = parts
         .next()
@@ -261,15 +242,14 @@ fn owner_of_tagged(tagged: &str) -> Option<(u32, &str)> {
     Some((pid, start))
 }
 
-/// Drops the databases (and checkpoints, and clones a killed filler was
-/// warming) of processes on this machine
-/// that are gone: a SIGKILLed test never drops its own, and a server kept
-/// across runs would collect them.
+/// Drops the databases (and checkpoints) of processes on this machine that
+/// are gone: a SIGKILLed test never drops its own, one that exits leaves the
+/// drop it did not send, and a server kept across runs would collect them.
 async fn reap_dead_owners(pool: &Pool) {
     let Ok(rows) = pool
         .admin
         .query(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, 'test_') OR starts_with(datname, 'warming_')",
+            "SELECT datname FROM pg_database WHERE starts_with(datname, 'test_')",
             &[],
         )
         .await
@@ -278,8 +258,7 @@ async fn reap_dead_owners(pool: &Pool) {
     };
     for row in rows {
         let name: String = row.get(0);
-        let owner = owner_of(&name).or_else(|| staging_owner(&name));
-        let dead = owner.is_some_and(|(pid, start)| !crate::labels::process_alive(pid, start));
+        let dead = owner_of(&name).is_some_and(|(pid, start)| !crate::labels::process_alive(pid, start));
         if dead {
             tracing::debug!(database = %name, "dropping a dead test process's database");
             drop_quietly(&pool.admin, &name).await;
@@ -343,9 +322,5 @@ mod tests {
         assert_eq!(owner_of("test_0123456789abcdef"), None);
         assert_eq!(owner_of("pool_abc_def"), None);
         assert_eq!(owner_of("test_12_x_y"), None);
-        let staging = format!("warming_0123456789abcdef_{}_{}", owner_tag(), random_hex(8));
-        assert!(staging.len() <= 63, "{staging}");
-        assert_eq!(staging_owner(&staging), Some((pid, start)));
-        assert_eq!(staging_owner("warming_0123456789abcdef_a1b2c3d4e5f6"), None);
     }
 }

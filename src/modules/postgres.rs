@@ -187,6 +187,12 @@ impl Postgres {
         cfg!(feature = "postgres") && (self.warm_start || crate::config::reuse_across_runs())
     }
 
+    /// Whether the data is on a tmpfs with `fsync=off` (see [`durable`](Self::durable)).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(super) fn is_ephemeral(&self) -> bool {
+        self.ephemeral
+    }
+
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(super) fn ready_pool_size(&self) -> usize {
         self.pool_size
