@@ -207,15 +207,11 @@ pub(crate) fn submit(endpoint: &str, job: Job) {
     hand_over(endpoint, job, false);
 }
 
-/// Like [`submit`], for a job that something else finishes if this process
-/// exits first (a database drop that a live process's upkeep, or the
-/// server's removal, does anyway): [`wait_for_cleanup`] waits for it, the
-/// exit hook does not.
-pub(crate) fn submit_deferrable(endpoint: &str, job: Job) {
-    hand_over(endpoint, job, true);
-}
-
-fn hand_over(endpoint: &str, job: Job, deferrable: bool) {
+/// [`submit`], or with `deferrable`, a job that something else finishes if
+/// this process exits first (a database drop that a live process's upkeep,
+/// or the server's removal, does anyway): [`wait_for_cleanup`] waits for it,
+/// the exit hook does not.
+pub(crate) fn hand_over(endpoint: &str, job: Job, deferrable: bool) {
     match WORKER.as_ref() {
         Some(worker) => {
             worker.pending.add(deferrable);

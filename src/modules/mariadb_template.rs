@@ -52,6 +52,9 @@ struct Pool {
     /// (each test under nextest) never reads it.
     plan: tokio::sync::OnceCell<Plan>,
     refill: Notify,
+    /// Whether this process keeps the pool filled, and so drops the copies
+    /// of processes that are gone.
+    upkept: bool,
 }
 
 impl Running<MariaDb> {
@@ -104,6 +107,7 @@ impl Running<MariaDb> {
         .await?;
         let (user, password) = (self.user().to_string(), self.password().to_string());
         let (host, port) = (self.host().to_string(), self.port());
+        let size = self.settings().ready_pool_size();
         let pool = Arc::new(Pool {
             admin,
             endpoint: self.container().engine().endpoint().to_string(),
@@ -114,8 +118,8 @@ impl Running<MariaDb> {
             key: key.to_string(),
             plan: tokio::sync::OnceCell::new(),
             refill: Notify::new(),
+            upkept: size > 0,
         });
-        let size = self.settings().ready_pool_size();
         if size > 0 {
             let filler = pool.clone();
             crate::worker::spawn_task(Box::pin(keep_filled(filler, size)));
@@ -530,15 +534,16 @@ impl Drop for MigratedMariaDb {
         let mut doomed = vec![self.name.clone()];
         doomed.extend(self.checkpoints().values().cloned());
         let pool = self.pool.clone();
-        crate::worker::submit(
-            &pool.endpoint.clone(),
-            Box::new(move |_docker| {
-                Box::pin(async move {
-                    for database in doomed {
-                        pool.forget(&database).await;
-                    }
-                })
-            }),
-        );
+        let (endpoint, upkept) = (pool.endpoint.clone(), pool.upkept);
+        let job: crate::worker::Job = Box::new(move |_docker| {
+            Box::pin(async move {
+                for database in doomed {
+                    pool.forget(&database).await;
+                }
+            })
+        });
+        // As for PostgreSQL: what an exiting process does not send, a live
+        // process's upkeep drops (the copy's record names its owner).
+        crate::worker::hand_over(&endpoint, job, upkept);
     }
 }

@@ -418,10 +418,6 @@ impl Drop for MigratedDatabase {
         // Named for this process, so a live process's upkeep drops what an
         // exiting one did not get to: under nextest, waiting for the drop
         // was a third of a test process's life.
-        if upkept {
-            crate::worker::submit_deferrable(&endpoint, job);
-        } else {
-            crate::worker::submit(&endpoint, job);
-        }
+        crate::worker::hand_over(&endpoint, job, upkept);
     }
 }
