@@ -101,33 +101,12 @@ pub(crate) fn remembered(endpoint: &str) -> Option<Facts> {
 pub(crate) fn remember(endpoint: &str, facts: &Facts) {
     let Some(stamp) = stamp(endpoint) else { return };
     let path = path(endpoint);
+    // Answers too old to be trusted: engines at sockets made for one test (a
+    // proxy, a fault) would otherwise leave one each.
     if let Some(dir) = path.parent() {
-        forget_stale(dir);
+        crate::user_dir::forget_older(dir, "engine-", ".facts", FRESH_FOR);
     }
     let _ = crate::user_dir::write_whole(&path, facts.to_text(&stamp).as_bytes(), 0o644);
-}
-
-/// Removes answers too old to be trusted: engines at sockets made for one
-/// test (a proxy, a fault) would otherwise leave one each.
-fn forget_stale(dir: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with("engine-") && name.ends_with(".facts")) {
-            continue;
-        }
-        let age = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok());
-        if age.is_some_and(|age| age > FRESH_FOR) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 #[cfg(test)]

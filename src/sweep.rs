@@ -266,7 +266,7 @@ pub(crate) async fn sweep_on(
             if reused && mode != Mode::Everything {
                 match reap::sweep_check(&object, mode == Mode::Reused) {
                     SweepCheck::Remove(why, locks) => {
-                        reuse_locks.extend(locks);
+                        reuse_locks.push((object.id.clone(), locks));
                         doomed.push((object, why));
                     }
                     SweepCheck::Keep(why) => report.kept.push((object, why)),
@@ -298,7 +298,9 @@ pub(crate) async fn sweep_on(
         })
         .collect();
     report.failed = removal.failed;
-    drop(reuse_locks);
+    for (id, locks) in reuse_locks {
+        locks.release(report.removed.iter().any(|(o, _)| o.id == id));
+    }
     tracing::debug!(
         removed = report.removed.len(),
         kept = report.kept.len(),

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -45,6 +46,31 @@ pub(crate) fn write_whole(path: &Path, contents: &[u8], mode: u32) -> std::io::R
         let _ = std::fs::remove_file(&staging);
     }
     written
+}
+
+/// Removes this directory's files named `<prefix>…<suffix>` that were last
+/// written more than `age` ago: files made for one engine socket or one
+/// server's settings would otherwise pile up, one per test.
+pub(crate) fn forget_older(dir: &Path, prefix: &str, suffix: &str, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(prefix) && name.ends_with(suffix)) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|since| since > age);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Hex without a dependency: the first `len` digits of a digest.

@@ -53,15 +53,27 @@ struct User {
     done: std::sync::mpsc::Receiver<()>,
 }
 
+/// The child of the persistent test: starts the container kept across runs,
+/// prints `READY <id>` and ends.
+#[tokio::test]
+#[ignore = "child process of the reuse tests"]
+async fn child_starts_a_persistent_container() -> dockhand::Result<()> {
+    let tag = std::env::var(TAG).expect("started by its parent test, which sets DOCKHAND_TEST_TAG");
+    let container = server(busybox().await?, &tag)
+        .reuse(Reuse::Persistent)
+        .start()
+        .await?;
+    println!("READY {}", container.id());
+    Ok(())
+}
+
 fn spawn_user(tag: &str) -> Child {
+    spawn_child("child_uses_the_reused_container", tag)
+}
+
+fn spawn_child(test: &str, tag: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_uses_the_reused_container",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
         .env(TAG, tag)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -151,13 +163,44 @@ fn processes_share_one_container_kept_while_any_uses_it_and_removed_after_the_la
     std::thread::sleep(Duration::from_secs(1));
     assert!(running(&id), "removed while a live process uses it");
 
-    // The last one is SIGKILLed too: now nothing may be left.
+    // The last one is SIGKILLed too: now nothing may be left, its lock files
+    // on the host included.
+    let lock = lock_file_of(&id);
+    assert!(
+        lock.exists(),
+        "{} is where its users hold their locks",
+        lock.display()
+    );
     users[1].child.kill().unwrap();
     users[1].child.wait().unwrap();
     assert!(
         gone_within(&id, Duration::from_secs(15)),
         "the reused container outlived its last user"
     );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!lock.exists(), "{} outlived its container", lock.display());
+    assert!(
+        !lock.with_extension("ready").exists(),
+        "the readiness mark outlived its container"
+    );
+}
+
+/// The lock file a reused container's users hold, from its label.
+fn lock_file_of(id: &str) -> std::path::PathBuf {
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"dockhand.reuse.lock\"}}",
+            id,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 /// The child that plays a test runner: started under the name `cargo`, it
@@ -219,6 +262,38 @@ fn a_run_keeps_its_container_between_its_processes_and_removes_it_after_the_run(
         gone_within(ids[0], Duration::from_secs(15)),
         "the run's container outlived the run"
     );
+}
+
+#[tokio::test]
+async fn a_persistent_container_outlives_its_run_until_a_sweep_of_reused_ones() -> dockhand::Result<()> {
+    busybox().await?;
+    let tag = unique("reuse-persistent");
+    let mut child = spawn_child("child_starts_a_persistent_container", &tag);
+    drop(child.stdin.take());
+    let id = ready(child).id;
+    let lock = lock_file_of(&id);
+    // A run's container would be gone by now (its watcher removes it within
+    // a second or two of the run's end); this one is kept for the next run.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(running(&id), "a persistent container was removed with its run");
+
+    let ordinary = Sweeper::new().dry_run().run().await?;
+    let (_, why) = ordinary
+        .kept
+        .iter()
+        .find(|(o, _)| o.id == id)
+        .expect("an ordinary sweep lists it as kept");
+    assert!(why.contains("--reused"), "{why}");
+
+    let report = Sweeper::new().reused().run().await?;
+    assert!(
+        report.removed.iter().any(|(o, _)| o.id == id),
+        "a sweep of reused containers left an unused one: {:?}",
+        report.kept.iter().find(|(o, _)| o.id == id)
+    );
+    assert!(!container_exists(&id));
+    assert!(!lock.exists(), "{} outlived its container", lock.display());
+    Ok(())
 }
 
 #[tokio::test]

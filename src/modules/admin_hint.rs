@@ -19,6 +19,9 @@ use super::pool::connect_lasting;
 use super::postgres::Postgres;
 use crate::error::Result;
 
+/// How long a hint is kept without being written again.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// The fingerprints this process has made its head start for.
 static STARTED: Lazy<Mutex<HashSet<String>>> = Lazy::new(Default::default);
 
@@ -83,6 +86,10 @@ pub(super) fn remember(fingerprint: &str, url: &str) {
     if std::fs::read_to_string(&path).ok().as_deref() == Some(url) {
         return;
     }
+    // Hints of servers of other settings (one per test that sets its own)
+    // not rewritten for a day: at worst a server kept across runs loses one
+    // head start.
+    crate::user_dir::forget_older(&crate::user_dir::dir(), "pg-", ".admin", STALE_AFTER);
     let _ = crate::user_dir::write_whole(&path, url.as_bytes(), 0o600);
 }
 

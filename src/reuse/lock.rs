@@ -43,21 +43,69 @@ fn open(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens `path` and locks it with `take` (false: not now), again on a new file
+/// when the path was unlinked or replaced while this process waited:
+/// [`forget`] unlinks the file of a removed container while holding it
+/// exclusively, and a lock on an inode no path names counts a user nobody
+/// else sees.
+fn open_locked(path: &Path, take: impl Fn(&File) -> io::Result<bool>) -> io::Result<Option<File>> {
+    for _ in 0..100 {
+        let file = open(path)?;
+        if !take(&file)? {
+            return Ok(None);
+        }
+        if same_file(&file, path) {
+            return Ok(Some(file));
+        }
+    }
+    Err(io::Error::other(format!(
+        "the lock file {} was replaced 100 times while this process locked it",
+        path.display()
+    )))
+}
+
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+        _ => false,
+    }
+}
+
 /// The lock, taken exclusively, if no process holds it now.
 pub(crate) fn try_exclusive(path: &Path) -> io::Result<Option<File>> {
-    let file = open(path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+    open_locked(path, |file| match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
         Err(std::fs::TryLockError::Error(err)) => Err(err),
-    }
+    })
 }
 
 /// The lock, taken exclusively; blocks until every user has let go.
 pub(crate) fn exclusive(path: &Path) -> io::Result<File> {
-    let file = open(path)?;
-    file.lock()?;
-    Ok(file)
+    open_locked(path, |file| file.lock().map(|()| true))?
+        .ok_or_else(|| io::Error::other("a blocking lock returned without the lock"))
+}
+
+/// Removes the files of a container that is gone: the lock file at `path` and
+/// those beside it (readiness, reaper, Redis databases). `users` is that lock,
+/// held exclusively, so no process uses the container or can begin to; one
+/// that opened the file meanwhile finds it unlinked once it has the lock and
+/// begins again on a new one.
+pub(crate) fn forget(path: &Path, users: File) {
+    if let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) {
+        let beside = format!("{}.", stem.to_string_lossy());
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with(&beside) && entry.path() != path {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    drop(users);
 }
 
 /// Whether a lock file exists and someone holds it (shared or exclusive).
@@ -79,8 +127,8 @@ pub(crate) async fn begin_using(path: &Path) -> io::Result<bool> {
     }
     let owned = path.to_path_buf();
     let file = tokio::task::spawn_blocking(move || {
-        let file = open(&owned)?;
-        file.lock_shared()?;
+        let file = open_locked(&owned, |file| file.lock_shared().map(|()| true))?
+            .ok_or_else(|| io::Error::other("a blocking lock returned without the lock"))?;
         // The last use, for an idle TTL of containers kept across runs.
         file.set_modified(std::time::SystemTime::now())?;
         Ok::<_, io::Error>(file)
@@ -129,6 +177,30 @@ mod tests {
         drop(remover);
         assert!(!held(&path).unwrap());
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_locker_waiting_while_the_file_is_forgotten_locks_a_new_one() {
+        let path = dir().join(format!("unit-{}.lock", crate::labels::random_hex(12)));
+        let ready = beside(&path, "ready");
+        std::fs::write(&ready, b"x").unwrap();
+        let remover = exclusive(&path).unwrap();
+        let waiting = {
+            let path = path.clone();
+            std::thread::spawn(move || exclusive(&path).unwrap())
+        };
+        // Let the waiter open the old file and block on it.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        forget(&path, remover);
+        assert!(!ready.exists(), "the files beside it go too");
+        let second = waiting.join().unwrap();
+        assert!(same_file(&second, &path), "the waiter holds a file no path names");
+        assert!(
+            try_exclusive(&path).unwrap().is_none(),
+            "and so nobody sees its lock"
+        );
+        forget(&path, second);
+        assert!(!path.exists());
     }
 
     #[test]

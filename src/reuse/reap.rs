@@ -122,18 +122,35 @@ pub(crate) fn reap_after_runs(
         };
         let removed = runtime.block_on(remove_patiently(docker, ObjectKind::Container, &reap.container));
         if removed.is_ok() {
-            let _ = std::fs::remove_file(lock::reaper_path(&reap.lock));
+            lock::forget(&reap.lock, users);
         }
-        drop((users, reaper));
+        drop(reaper);
     }
 }
 
 /// A sweep's verdict on a reused container of this host.
 pub(crate) enum SweepCheck {
     /// Nobody uses it: remove it while holding these locks, so that no process
-    /// begins to use it meanwhile.
-    Remove(String, Vec<File>),
+    /// begins to use it meanwhile, then [`lock::forget`] its files.
+    Remove(String, HeldLocks),
     Keep(String),
+}
+
+/// The locks of a reused container a sweep removes.
+pub(crate) struct HeldLocks {
+    path: PathBuf,
+    users: File,
+    reaper: File,
+}
+
+impl HeldLocks {
+    /// Lets go of them; `removed`: the container is gone, and so go its files.
+    pub(crate) fn release(self, removed: bool) {
+        if removed {
+            lock::forget(&self.path, self.users);
+        }
+        drop(self.reaper);
+    }
 }
 
 /// Whether a sweep may remove this reused container; `persistent_too` for
@@ -154,9 +171,10 @@ pub(crate) fn sweep_check(object: &ManagedObject, persistent_too: bool) -> Sweep
     let reaper = lock::try_exclusive(&lock::reaper_path(&path));
     let users = lock::try_exclusive(&path);
     match (reaper, users) {
-        (Ok(Some(reaper)), Ok(Some(users))) => {
-            SweepCheck::Remove("reused, and no live process uses it".into(), vec![reaper, users])
-        }
+        (Ok(Some(reaper)), Ok(Some(users))) => SweepCheck::Remove(
+            "reused, and no live process uses it".into(),
+            HeldLocks { path, users, reaper },
+        ),
         (Err(err), _) | (_, Err(err)) => SweepCheck::Keep(format!(
             "reused; its lock file {} cannot be read: {err}",
             path.display()

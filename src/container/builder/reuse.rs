@@ -242,10 +242,12 @@ fn register(endpoint: &str, container: &str, lock_path: &Path) {
             &endpoint,
             Box::new(move |docker| {
                 Box::pin(async move {
-                    if let Err(err) = remove_patiently(&docker, ObjectKind::Container, &name).await {
-                        tracing::warn!(container = %name, %err, "removing a reused container failed");
+                    match remove_patiently(&docker, ObjectKind::Container, &name).await {
+                        Ok(()) => lock::forget(&reap.lock, users),
+                        Err(err) => {
+                            tracing::warn!(container = %name, %err, "removing a reused container failed");
+                        }
                     }
-                    drop(users);
                 })
             }),
         );
