@@ -142,29 +142,7 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Sen
         service: Service::new(engine.clone(), io.clone()),
         token: options.token.clone(),
     });
-    let state = serve.clone();
-    let token = options.token.clone();
-    let handler = move |socket: SocketRef, TryData(auth): TryData<Value>| {
-        let state = state.clone();
-        async move { on_connect(state, socket, auth.ok()) }
-    };
-    // A client without the token is refused at its connect (a Socket.IO
-    // CONNECT_ERROR), before any event of it is read.
-    let check = move |TryData(auth): TryData<Value>| {
-        let token = token.clone();
-        async move {
-            let given = auth.ok();
-            let given = given
-                .as_ref()
-                .and_then(|a| a.get("token"))
-                .and_then(Value::as_str);
-            match authorised(&token, given) {
-                true => Ok(()),
-                false => Err(Unauthorized),
-            }
-        }
-    };
-    io.ns("/", handler.with(check));
+    admit_clients(&io, serve.clone(), options.token.clone());
     push::feed(engine.clone(), io.clone());
     let app = axum::Router::new()
         .route("/", get(page))
@@ -213,6 +191,31 @@ pub async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Sen
     finish(&serve.service, options.keep).await;
     eprintln!("dockhand-serve: stopped after {:?}", stopping.elapsed());
     Ok(())
+}
+
+/// Serves the clients that connect with `token` (any, without one); a client
+/// without it is refused at its connect (a Socket.IO CONNECT_ERROR), before
+/// any event of it is read.
+fn admit_clients(io: &SocketIo, serve: Arc<Serve>, token: Option<String>) {
+    let handler = move |socket: SocketRef, TryData(auth): TryData<Value>| {
+        let state = serve.clone();
+        async move { on_connect(state, socket, auth.ok()) }
+    };
+    let check = move |TryData(auth): TryData<Value>| {
+        let token = token.clone();
+        async move {
+            let given = auth.ok();
+            let given = given
+                .as_ref()
+                .and_then(|a| a.get("token"))
+                .and_then(Value::as_str);
+            match authorised(&token, given) {
+                true => Ok(()),
+                false => Err(Unauthorized),
+            }
+        }
+    };
+    io.ns("/", handler.with(check));
 }
 
 /// How long open HTTP connections may hold the exit after SIGTERM or Ctrl-C.

@@ -36,111 +36,16 @@ impl Plan {
     /// Reads `source`'s objects. `check_rows` looks for rows in each table, so
     /// that the copies of a template skip its empty ones.
     pub(super) async fn of(admin: &Admin, source: &str, check_rows: bool) -> Result<Plan> {
-        let schema = literal(source);
-        let read = "read the objects of a database on";
-        let objects = admin
-            .rows(
-                read,
-                format!(
-                    "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = {schema} ORDER BY TABLE_NAME"
-                ),
-            )
-            .await?;
-        let columns: std::collections::HashMap<String, String> = admin
-            .rows(
-                read,
-                format!(
-                    "SELECT TABLE_NAME, GROUP_CONCAT(CONCAT('`', REPLACE(COLUMN_NAME, '`', '``'), '`') ORDER BY ORDINAL_POSITION) \
-                     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {schema} AND EXTRA NOT LIKE '%GENERATED%' GROUP BY TABLE_NAME"
-                ),
-            )
-            .await?
-            .into_iter()
-            .filter_map(|row| match row.as_slice() {
-                [Some(table), Some(cols)] => Some((table.clone(), cols.clone())),
-                _ => None,
-            })
-            .collect();
-        let mut plan = Plan {
-            tables: Vec::new(),
-            views: Vec::new(),
-            routines: Vec::new(),
-            triggers: Vec::new(),
-        };
-        let mut views = Vec::new();
-        for row in objects {
-            let [Some(name), Some(kind)] = row.as_slice() else {
-                continue;
-            };
-            let qualified = format!("{}.{}", ident(source), ident(name));
-            match kind.as_str() {
-                "BASE TABLE" | "SYSTEM VERSIONED" => {
-                    let create = second(admin, &format!("SHOW CREATE TABLE {qualified}"), 1).await?;
-                    let has_rows = !check_rows
-                        || !admin
-                            .column(read, format!("SELECT 1 FROM {qualified} LIMIT 1"))
-                            .await?
-                            .is_empty();
-                    plan.tables.push(Table {
-                        columns: columns.get(name).cloned().unwrap_or_default(),
-                        name: name.clone(),
-                        create,
-                        has_rows,
-                    });
-                }
-                "VIEW" => views.push((
-                    name.clone(),
-                    second(admin, &format!("SHOW CREATE VIEW {qualified}"), 1).await?,
-                )),
-                other => {
-                    return Err(Error::invalid(
-                        format!("{} database {source}", admin.server),
-                        format!(
-                            "{name} is a {other}, which dockhand does not copy yet; create it in each test instead of in the migrations"
-                        ),
-                    ))
-                }
-            }
-        }
-        plan.views = dependency_order(views, source);
-        let routines = admin
-            .rows(
-                read,
-                format!("SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {schema}"),
-            )
-            .await?;
-        for row in routines {
-            let [Some(name), Some(kind)] = row.as_slice() else {
-                continue;
-            };
-            let sql = format!("SHOW CREATE {kind} {}.{}", ident(source), ident(name));
-            plan.routines.push(second(admin, &sql, 2).await?);
-        }
-        let triggers = admin
-            .column(
-                read,
-                format!(
-                    "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {schema} ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER"
-                ),
-            )
-            .await?;
-        for name in triggers {
-            let sql = format!("SHOW CREATE TRIGGER {}.{}", ident(source), ident(&name));
-            plan.triggers.push(second(admin, &sql, 2).await?);
-        }
-        let events = admin
-            .column(
-                read,
-                format!("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {schema}"),
-            )
-            .await?;
-        if !events.is_empty() {
-            return Err(Error::invalid(
-                format!("{} database {source}", admin.server),
-                format!("it holds scheduled events ({events:?}), which dockhand does not copy; leave them out of the migrations"),
-            ));
-        }
-        Ok(plan)
+        let (tables, views) = tables_and_views(admin, source, check_rows).await?;
+        let routines = routines(admin, source).await?;
+        let triggers = triggers(admin, source).await?;
+        refuse_events(admin, source).await?;
+        Ok(Plan {
+            tables,
+            views: dependency_order(views, source),
+            routines,
+            triggers,
+        })
     }
 
     /// One script that fills the empty database `to` from `from` (which this
@@ -174,6 +79,136 @@ impl Plan {
         script.push_str("USE dockhand_meta; SET FOREIGN_KEY_CHECKS = 1");
         script
     }
+}
+
+/// What [`Plan::of`] reads in every query about `source`.
+const READ: &str = "read the objects of a database on";
+
+/// The tables of `source` (with their columns and whether they hold rows)
+/// and its views, each with the statement that creates it.
+async fn tables_and_views(
+    admin: &Admin,
+    source: &str,
+    check_rows: bool,
+) -> Result<(Vec<Table>, Vec<(String, String)>)> {
+    let schema = literal(source);
+    let objects = admin
+        .rows(
+            READ,
+            format!(
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = {schema} ORDER BY TABLE_NAME"
+            ),
+        )
+        .await?;
+    let columns: std::collections::HashMap<String, String> = admin
+        .rows(
+            READ,
+            format!(
+                "SELECT TABLE_NAME, GROUP_CONCAT(CONCAT('`', REPLACE(COLUMN_NAME, '`', '``'), '`') ORDER BY ORDINAL_POSITION) \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {schema} AND EXTRA NOT LIKE '%GENERATED%' GROUP BY TABLE_NAME"
+            ),
+        )
+        .await?
+        .into_iter()
+        .filter_map(|row| match row.as_slice() {
+            [Some(table), Some(cols)] => Some((table.clone(), cols.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut tables = Vec::new();
+    let mut views = Vec::new();
+    for row in objects {
+        let [Some(name), Some(kind)] = row.as_slice() else {
+            continue;
+        };
+        let qualified = format!("{}.{}", ident(source), ident(name));
+        match kind.as_str() {
+            "BASE TABLE" | "SYSTEM VERSIONED" => {
+                let create = second(admin, &format!("SHOW CREATE TABLE {qualified}"), 1).await?;
+                let has_rows = !check_rows
+                    || !admin
+                        .column(READ, format!("SELECT 1 FROM {qualified} LIMIT 1"))
+                        .await?
+                        .is_empty();
+                tables.push(Table {
+                    columns: columns.get(name).cloned().unwrap_or_default(),
+                    name: name.clone(),
+                    create,
+                    has_rows,
+                });
+            }
+            "VIEW" => views.push((
+                name.clone(),
+                second(admin, &format!("SHOW CREATE VIEW {qualified}"), 1).await?,
+            )),
+            other => {
+                return Err(Error::invalid(
+                    format!("{} database {source}", admin.server),
+                    format!(
+                        "{name} is a {other}, which dockhand does not copy yet; create it in each test instead of in the migrations"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok((tables, views))
+}
+
+/// The statements that create `source`'s procedures and functions.
+async fn routines(admin: &Admin, source: &str) -> Result<Vec<String>> {
+    let schema = literal(source);
+    let routines = admin
+        .rows(
+            READ,
+            format!("SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {schema}"),
+        )
+        .await?;
+    let mut creates = Vec::new();
+    for row in routines {
+        let [Some(name), Some(kind)] = row.as_slice() else {
+            continue;
+        };
+        let sql = format!("SHOW CREATE {kind} {}.{}", ident(source), ident(name));
+        creates.push(second(admin, &sql, 2).await?);
+    }
+    Ok(creates)
+}
+
+/// The statements that create `source`'s triggers, in the order they fire.
+async fn triggers(admin: &Admin, source: &str) -> Result<Vec<String>> {
+    let schema = literal(source);
+    let triggers = admin
+        .column(
+            READ,
+            format!(
+                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {schema} ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER"
+            ),
+        )
+        .await?;
+    let mut creates = Vec::new();
+    for name in triggers {
+        let sql = format!("SHOW CREATE TRIGGER {}.{}", ident(source), ident(&name));
+        creates.push(second(admin, &sql, 2).await?);
+    }
+    Ok(creates)
+}
+
+/// Scheduled events are not copied: a template holding one is refused.
+async fn refuse_events(admin: &Admin, source: &str) -> Result<()> {
+    let schema = literal(source);
+    let events = admin
+        .column(
+            READ,
+            format!("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {schema}"),
+        )
+        .await?;
+    if events.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        format!("{} database {source}", admin.server),
+        format!("it holds scheduled events ({events:?}), which dockhand does not copy; leave them out of the migrations"),
+    ))
 }
 
 /// Column `index` of a `SHOW CREATE …`'s one row.
