@@ -215,6 +215,9 @@ pub(crate) fn background_sweep_due(endpoint: &str) -> bool {
     if recent {
         return false;
     }
+    // Stamps of engines at sockets made for one test (a proxy, a fault) say
+    // nothing once their sweep is due again; without this, one stays per test.
+    crate::user_dir::forget_older(&dir, "swept-", "", BACKGROUND_SWEEP_EVERY * 10);
     // Unmarked (no directory, no file) is no reason to skip the sweep.
     let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&stamp, b""));
     true

@@ -92,6 +92,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_old_files_of_the_kind_are_forgotten() {
+        let dir = std::env::temp_dir().join(format!("dockhand-forget-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for name in ["pg-old.admin", "pg-new.admin", "other-old.admin", "pg-old.lock"] {
+            let file = std::fs::File::create(dir.join(name)).unwrap();
+            if name.contains("old") {
+                file.set_modified(hour_ago).unwrap();
+            }
+        }
+        forget_older(&dir, "pg-", ".admin", Duration::from_secs(600));
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["other-old.admin", "pg-new.admin", "pg-old.lock"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_file_written_whole_replaces_the_old_and_leaves_no_staging() {
         let path = dir().join(format!("unit-{}.whole", std::process::id()));
         write_whole(&path, b"old", 0o644).unwrap();
