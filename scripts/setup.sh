@@ -58,7 +58,10 @@ podman_sock=/run/podman/podman.sock
 if ! curl -sf --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1; then
   echo "setup: starting the Podman API service"
   mkdir -p /run/podman
-  nohup podman system service --time=0 "unix://$podman_sock" >/tmp/podman-service.log 2>&1 &
+  # Started from /: conmon writes a container's `oom` marker into its
+  # working directory when no persist directory is set, which would litter
+  # the checkout.
+  (cd / && nohup podman system service --time=0 "unix://$podman_sock" >/tmp/podman-service.log 2>&1 &)
   for _ in $(seq 1 30); do
     curl -sf --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1 && break
     sleep 1

@@ -28,7 +28,9 @@ impl SmallEngine {
     /// `--root`, which would put it back.
     fn podman(&self) -> Command {
         let mut command = Command::new("podman");
+        // conmon leaves markers such as `oom` in its working directory.
         command
+            .current_dir(&self.dir)
             .env("CONTAINERS_STORAGE_CONF", self.dir.join("storage.conf"))
             .env("CONTAINERS_CONF", self.dir.join("containers.conf"));
         command

@@ -52,6 +52,13 @@ pub(crate) async fn probe(host: &str, port: u16) -> bool {
     let Ok(Ok(mut stream)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await else {
         return false;
     };
+    // Published ports come from the range the kernel picks client ports from:
+    // once the proxy is gone (the container exited) a connect to the freed
+    // port can be given that very port as its own and "connect" to itself, a
+    // silent open socket that would pass for a listening service.
+    if is_self_connect(&stream) {
+        return false;
+    }
     let mut buf = [0u8; 64];
     match tokio::time::timeout(SETTLE, stream.read(&mut buf)).await {
         // Still open and silent: the proxy's dial succeeded and the service waits
@@ -62,6 +69,10 @@ pub(crate) async fn probe(host: &str, port: u16) -> bool {
         // Reset: nothing listens behind the proxy.
         Ok(Err(_)) => false,
     }
+}
+
+fn is_self_connect(stream: &TcpStream) -> bool {
+    matches!((stream.local_addr(), stream.peer_addr()), (Ok(local), Ok(peer)) if local == peer)
 }
 
 #[cfg(test)]
@@ -115,6 +126,24 @@ mod tests {
         assert_eq!(direct(open).await, Direct::Listening);
         drop(l);
         assert_eq!(direct(open).await, Direct::NotYet);
+    }
+
+    #[tokio::test]
+    async fn a_socket_connected_to_itself_is_told_apart() {
+        // Bound to the port it then dials, a socket meets itself (TCP's
+        // simultaneous open): what a probe of a freed port can run into.
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(free).unwrap();
+        let looped = socket.connect(free).await.unwrap();
+        assert!(is_self_connect(&looped));
+
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let real = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        assert!(!is_self_connect(&real));
     }
 
     #[tokio::test]

@@ -157,7 +157,7 @@ async fn port_listens(target: &Target<'_>, port: &Port, feed: &LogFeed) -> Resul
     loop {
         match direct {
             Some(addr) => match super::port::direct(addr).await {
-                Direct::Listening => return Ok(()),
+                Direct::Listening => return still_running(target).await,
                 Direct::NotYet => {}
                 Direct::Unreachable => {
                     tracing::debug!(container = target.resource, %addr, "container address unreachable; probing through the published port");
@@ -165,10 +165,33 @@ async fn port_listens(target: &Target<'_>, port: &Port, feed: &LogFeed) -> Resul
                     continue;
                 }
             },
-            None if super::port::probe(target.host, host_port).await => return Ok(()),
+            None if super::port::probe(target.host, host_port).await => return still_running(target).await,
             None => {}
         }
         pause.sleep_or_log(feed).await;
+    }
+}
+
+/// A connect that succeeded proves a listener only while the container runs:
+/// once it exits the engine hands its address to the next container started
+/// (which may well listen on the same port), so the answer is checked against
+/// the container's state before it counts.
+async fn still_running(target: &Target<'_>) -> Result<(), NotReadyReason> {
+    let inspected = crate::podman::inspect_container(target.docker, target.id)
+        .await
+        .map_err(|e| NotReadyReason::ProbeFailed(format!("inspect failed: {e}")))?;
+    match inspected.state.and_then(|s| s.running) {
+        Some(false) => Err(exit_reason(target).await),
+        _ => Ok(()),
+    }
+}
+
+/// Why a container that is no longer running is not ready: its exit code,
+/// from the engine's wait that returns at once.
+async fn exit_reason(target: &Target<'_>) -> NotReadyReason {
+    match exit_code(target.docker, target.id).await {
+        Ok(code) => NotReadyReason::Exited { code },
+        Err(why) => NotReadyReason::ProbeFailed(why),
     }
 }
 
@@ -246,11 +269,7 @@ async fn host_port(target: &Target<'_>, port: &Port) -> Result<u16, NotReadyReas
         .ok()
         .and_then(|i| i.state?.running);
     if running == Some(false) {
-        // The engine's own exit code, from the wait that returns at once.
-        return Err(match exit_code(target.docker, target.id).await {
-            Ok(code) => NotReadyReason::Exited { code },
-            Err(why) => NotReadyReason::ProbeFailed(why),
-        });
+        return Err(exit_reason(target).await);
     }
     Err(NotReadyReason::ProbeFailed(format!(
         "port {port} is not published; add .expose({})",
