@@ -3,9 +3,14 @@
 //! Every variant names the operation and the resource it failed on, so a failing
 //! test's output says what to look at without a debugger.
 
-use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
+
+mod channel;
+mod not_ready;
+
+pub use channel::ChannelProblem;
+pub use not_ready::{NotReady, NotReadyReason};
 
 /// What dockhand calls return.
 ///
@@ -252,165 +257,6 @@ fn socket_at(path: &std::path::Path) -> String {
     match path.as_os_str().is_empty() {
         true => String::new(),
         false => format!(" at {}", path.display()),
-    }
-}
-
-/// Why a container's channel failed ([`Error::Channel`]).
-///
-/// ```
-/// use dockhand::ChannelProblem;
-/// assert!(ChannelProblem::Missing.to_string().contains("no socket"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ChannelProblem {
-    /// The container was started without a channel.
-    NotConfigured,
-    /// The engine is not on this machine, so its containers cannot share a
-    /// directory of it.
-    RemoteEngine(String),
-    /// Nothing has made the socket (yet).
-    Missing,
-    /// The socket exists, but nothing listens on it.
-    Refused,
-    /// The socket belongs to another user and does not let this one in.
-    PermissionDenied,
-    /// The reply (or the message) is not JSON.
-    NotJson(String),
-    /// No answer within the limit.
-    Timeout(Duration),
-    /// The process closed the connection before it replied.
-    Closed,
-    /// Another I/O error.
-    Io(String),
-}
-
-impl fmt::Display for ChannelProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotConfigured => f.write_str(
-                "the container has no channel; start it with ContainerBuilder::channel()",
-            ),
-            Self::RemoteEngine(endpoint) => write!(
-                f,
-                "the engine at {endpoint} is not on this machine, so no directory of this machine can hold the \
-                 socket; channels need a local engine (reach the process through a published port instead)"
-            ),
-            Self::Missing => f.write_str(
-                "there is no socket yet; the process in the container must listen on the path in $DOCKHAND_CHANNEL \
-                 (wait for it with a log line or retry)",
-            ),
-            Self::Refused => f.write_str(
-                "the socket exists but nothing accepts on it: the process that made it has stopped listening or exited",
-            ),
-            Self::PermissionDenied => f.write_str(
-                "permission denied: the process in the container made the socket without write permission for this \
-                 user; have it create the socket with mode 0666 (umask 0)",
-            ),
-            Self::NotJson(detail) => write!(f, "not JSON: {detail}"),
-            Self::Timeout(limit) => write!(f, "no reply within {limit:?}"),
-            Self::Closed => f.write_str("the process closed the connection before it replied"),
-            Self::Io(detail) => f.write_str(detail),
-        }
-    }
-}
-
-/// The details of a failed readiness wait.
-///
-/// ```
-/// use dockhand::{NotReady, NotReadyReason};
-/// let info = NotReady {
-///     container: "dockhand-1 (abc)".into(),
-///     image: "busybox".into(),
-///     condition: "port 80/tcp to accept connections".into(),
-///     elapsed: std::time::Duration::from_secs(5),
-///     reason: NotReadyReason::Exited { code: 1 },
-///     state: "exited with code 1".into(),
-///     logs: vec!["stderr: bind: address in use".into()],
-/// };
-/// assert!(info.to_string().contains("exited with code 1"));
-/// ```
-#[derive(Debug, Clone)]
-pub struct NotReady {
-    /// Container name and short id.
-    pub container: String,
-    /// Image it runs.
-    pub image: String,
-    /// The wait condition that did not hold.
-    pub condition: String,
-    /// How long dockhand waited.
-    pub elapsed: Duration,
-    /// Why waiting stopped.
-    pub reason: NotReadyReason,
-    /// The container's state at that moment (`running`, `exited with code 1`, `OOM-killed`).
-    pub state: String,
-    /// Its last log lines (both streams, in order), captured before removal.
-    pub logs: Vec<String>,
-}
-
-impl fmt::Display for NotReady {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "container {} (image {}) not ready: waiting for {}: {} after {:.1}s; state: {}",
-            self.container,
-            self.image,
-            self.condition,
-            self.reason,
-            self.elapsed.as_secs_f64(),
-            self.state
-        )?;
-        if self.logs.is_empty() {
-            return f.write_str("\n--- no log output ---");
-        }
-        write!(f, "\n--- last {} log lines ---", self.logs.len())?;
-        for line in &self.logs {
-            write!(f, "\n{line}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a container was not ready.
-///
-/// ```
-/// use dockhand::NotReadyReason;
-/// assert_eq!(NotReadyReason::Unhealthy.to_string(), "the container turned unhealthy");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NotReadyReason {
-    /// The startup deadline passed.
-    TimedOut,
-    /// The container exited while dockhand waited.
-    Exited {
-        /// Its exit code.
-        code: i64,
-    },
-    /// An exit wait saw a different exit code than expected.
-    WrongExitCode {
-        /// The code expected.
-        expected: i64,
-        /// The code seen.
-        actual: i64,
-    },
-    /// The engine reported the healthcheck as failing.
-    Unhealthy,
-    /// A probe could not run at all (bad HTTP response, exec refused, ...).
-    ProbeFailed(String),
-}
-
-impl fmt::Display for NotReadyReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::TimedOut => f.write_str("timed out"),
-            Self::Exited { code } => write!(f, "the container exited with code {code}"),
-            Self::WrongExitCode { expected, actual } => {
-                write!(f, "the container exited with code {actual}, expected {expected}")
-            }
-            Self::Unhealthy => f.write_str("the container turned unhealthy"),
-            Self::ProbeFailed(why) => write!(f, "the probe failed: {why}"),
-        }
     }
 }
 
