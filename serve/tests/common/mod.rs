@@ -14,13 +14,15 @@ use rust_socketio::{Event, Payload, TransportType};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
-/// How many requests of each operation the services of this process have
-/// received, from their operation log: whether a request that got no answer
-/// reached a service at all.
-static ASKED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+/// How many requests of each operation each service (by its URL) has
+/// received, from its operation log: whether a request that got no answer
+/// reached its service at all. Counted per service, because the tests of one
+/// binary run side by side and another's service may be asked the same.
+static ASKED: Mutex<BTreeMap<(String, String), u64>> = Mutex::new(BTreeMap::new());
 
-fn asked(operation: &str) -> u64 {
-    ASKED.lock().unwrap().get(operation).copied().unwrap_or(0)
+fn asked(service: &str, operation: &str) -> u64 {
+    let key = (service.to_string(), operation.to_string());
+    ASKED.lock().unwrap().get(&key).copied().unwrap_or(0)
 }
 
 /// A running `dockhand-serve`, stopped with SIGTERM when dropped.
@@ -43,10 +45,14 @@ impl Served {
             .spawn()
             .expect("start dockhand-serve");
         let log = BufReader::new(child.stderr.take().unwrap());
+        // The URL is known once the service listens, before any client asks.
+        let service = Arc::new(std::sync::OnceLock::<String>::new());
+        let named = service.clone();
         std::thread::spawn(move || {
             for line in log.lines().map_while(|l| l.ok()) {
                 if let Some((_, operation)) = line.split_once(" asks ") {
-                    *ASKED.lock().unwrap().entry(operation.to_string()).or_default() += 1;
+                    let key = (named.get().cloned().unwrap_or_default(), operation.to_string());
+                    *ASKED.lock().unwrap().entry(key).or_default() += 1;
                 }
                 eprintln!("{line}");
             }
@@ -61,6 +67,7 @@ impl Served {
             .find(|w| w.starts_with("http://"))
             .unwrap_or_else(|| panic!("no address in {first:?}"))
             .to_string();
+        let _ = service.set(url.clone());
         let output = Arc::new(Mutex::new(Vec::new()));
         let sink = output.clone();
         std::thread::spawn(move || {
@@ -111,6 +118,8 @@ pub struct Peer {
     pub seen: Vec<(String, Value)>,
     /// Why the service refused the connect, if it did.
     pub refused: Option<String>,
+    /// The URL it connected to: which service's requests to count.
+    pub url: String,
 }
 
 /// Connects; a connect that rust_socketio itself fails ("EngineIO Error",
@@ -184,13 +193,14 @@ async fn connect_once(url: &str, auth: Option<Value>) -> Peer {
         pushed,
         seen: Vec::new(),
         refused,
+        url: url.to_string(),
     }
 }
 
 impl Peer {
     /// Emits `event` and waits for its acknowledgement.
     pub async fn call(&self, event: &str, data: Value) -> Value {
-        call(&self.client, event, data).await
+        call(&self.client, &self.url, event, data).await
     }
 
     /// Waits for a pushed event that `matches`, keeping what came before.
@@ -222,19 +232,20 @@ const UNSEEN: Duration = Duration::from_secs(20);
 /// Under CPU burners rust_socketio now and then loses an emit on an open
 /// connection: the service never logs the request, and no answer can come.
 /// That is the client's defect, not the service's, so such a request is sent
-/// again, twice at most — only when no service of this process has received
-/// any `event` request since it was sent, so that none is done twice.
-pub async fn call(client: &Client, event: &str, data: Value) -> Value {
+/// again, twice at most — only when `service` (the URL the client connected
+/// to) has received no `event` request since it was sent, so that none is
+/// done twice.
+pub async fn call(client: &Client, service: &str, event: &str, data: Value) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     for attempt in 0..3 {
-        let before = asked(event);
+        let before = asked(service, event);
         let reply = emit_once(client, event, data.clone());
         let mut reply = std::pin::pin!(reply);
         let unseen_until = (tokio::time::Instant::now() + UNSEEN).min(deadline);
         if let Ok(answer) = tokio::time::timeout_at(unseen_until, &mut reply).await {
             return answer;
         }
-        if asked(event) == before && attempt < 2 {
+        if asked(service, event) == before && attempt < 2 {
             eprintln!("the service never received {event} (attempt {attempt}); sending it again");
             continue;
         }
